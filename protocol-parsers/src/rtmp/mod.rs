@@ -1,0 +1,15 @@
+//! RTMP: handshake, chunk stream, commands, and server and client sessions.
+
+pub mod chunk;
+pub mod client;
+pub mod command;
+mod connection;
+mod error;
+pub mod handshake;
+pub mod media;
+pub mod message;
+pub mod server;
+
+pub use client::{ClientConfig, ClientEvent, ClientSession};
+pub use error::RtmpError;
+pub use server::{ServerEvent, ServerSession};

@@ -1,0 +1,52 @@
+#![allow(clippy::panic, clippy::expect_used)]
+//! Replays every seed and every crash-turned-regression in `fuzz/corpus/<target>/`
+//! through the same entry point the fuzz target calls.
+
+use std::path::PathBuf;
+
+fn replay(target: &str, run: fn(&[u8])) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    let entries = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("corpus {} unreadable: {e}", dir.display()));
+    let mut count = 0;
+    for entry in entries {
+        let path = entry.expect("corpus entry").path();
+        let data = std::fs::read(&path).expect("corpus file");
+        run(&data);
+        count += 1;
+    }
+    assert!(count > 0, "corpus {} is empty", dir.display());
+}
+
+#[test]
+fn amf0_roundtrip_corpus() {
+    replay("amf0_roundtrip", protocol_parsers::fuzzing::amf0_roundtrip);
+}
+
+#[test]
+fn chunk_decoder_corpus() {
+    replay("chunk_decoder", protocol_parsers::fuzzing::chunk_decoder);
+}
+
+#[test]
+fn handshake_corpus() {
+    replay("handshake", protocol_parsers::fuzzing::handshake);
+}
+
+#[test]
+fn flv_tag_roundtrip_corpus() {
+    replay(
+        "flv_tag_roundtrip",
+        protocol_parsers::fuzzing::flv_tag_roundtrip,
+    );
+}
+
+#[test]
+fn rtmp_server_session_corpus() {
+    replay(
+        "rtmp_server_session",
+        protocol_parsers::fuzzing::rtmp_server_session,
+    );
+}

@@ -1,0 +1,565 @@
+//! The TOML configuration (SPEC §2), its embedded default, and precise validation
+//! errors that name the file, line and key.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// What `manifold` runs without `--config`: every listener on, any key publishes.
+pub const EMBEDDED_DEFAULT: &str = r#"# Manifold's embedded default configuration.
+[server]
+workers = 0
+engine = "auto"
+
+[rtmp]
+listen = "0.0.0.0:1935"
+
+[srt]
+listen = "0.0.0.0:8890"
+latency_ms = 120
+
+[http]
+listen = "0.0.0.0:8080"
+
+[admin]
+listen = "127.0.0.1:9997"
+
+[webrtc]
+listen = "0.0.0.0:8189"
+
+[ingest]
+allow_undeclared = true
+grace_period_seconds = 10
+
+[hls]
+segment_seconds = 2
+window = 6
+low_latency = true
+"#;
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub rtmp: RtmpConfig,
+    pub srt: SrtConfig,
+    pub http: HttpConfig,
+    pub admin: AdminConfig,
+    pub webrtc: WebrtcConfig,
+    pub ingest: IngestConfig,
+    pub hls: HlsConfig,
+    #[serde(rename = "profile", skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<ProfileConfig>,
+    #[serde(rename = "stream", skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<StreamConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    #[default]
+    Auto,
+    IoUring,
+    Epoll,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// I/O threads; 0 = one per core.
+    pub workers: usize,
+    pub engine: EngineKind,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtmpConfig {
+    pub listen: String,
+    pub tls_listen: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for RtmpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:1935".into(),
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SrtConfig {
+    pub listen: String,
+    pub latency_ms: u32,
+}
+
+impl Default for SrtConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8890".into(),
+            latency_ms: 120,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8080".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub listen: String,
+    /// Bearer token; a random one is generated and printed when absent.
+    pub token: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9997".into(),
+            token: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebrtcConfig {
+    pub listen: String,
+    pub public_ips: Vec<String>,
+}
+
+impl Default for WebrtcConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8189".into(),
+            public_ips: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Any key publishes to a stream named after it.
+    pub allow_undeclared: bool,
+    /// How long outputs stay connected after the publisher drops.
+    pub grace_period_seconds: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            allow_undeclared: false,
+            grace_period_seconds: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HlsConfig {
+    pub segment_seconds: f64,
+    pub window: u32,
+    pub low_latency: bool,
+}
+
+impl Default for HlsConfig {
+    fn default() -> Self {
+        Self {
+            segment_seconds: 2.0,
+            window: 6,
+            low_latency: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProfileConfig {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub video_bitrate: String,
+    pub audio_bitrate: String,
+    pub encoder: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamConfig {
+    /// Public name, used in playback URLs.
+    pub name: String,
+    /// Secret publish key.
+    pub key: String,
+    pub passphrase: Option<String>,
+    pub ladder: Vec<String>,
+    #[serde(rename = "push", skip_serializing_if = "Vec::is_empty")]
+    pub pushes: Vec<PushConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PushConfig {
+    pub name: String,
+    /// `rtmp://host[:port]/app` or `rtmps://...`; the key may also end the URL.
+    pub url: String,
+    /// Stream key appended to the URL as its last path segment.
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub profile: Option<String>,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// Extra PEM CA certificates trusted for this `rtmps://` destination, on top of
+    /// the system roots (for self-signed test and private platforms).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// A config error with enough context to find and fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// One step of a key path, for locating a value in the source.
+#[derive(Debug, Clone)]
+enum Seg {
+    Key(&'static str),
+    Index(usize),
+}
+
+struct Invalid {
+    path: Vec<Seg>,
+    message: String,
+}
+
+impl Config {
+    /// Parses and validates TOML text; `file` names it in errors.
+    pub fn parse(source: &str, file: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(source).map_err(|e| {
+            let line = e.span().map(|span| line_of(source, span.start));
+            ConfigError {
+                file: file.to_owned(),
+                line,
+                key: None,
+                message: e.message().trim().to_owned(),
+            }
+        })?;
+        config.validate().map_err(|invalid| {
+            let key = render_path(&invalid.path);
+            ConfigError {
+                file: file.to_owned(),
+                line: locate(source, &invalid.path),
+                key: Some(key),
+                message: invalid.message,
+            }
+        })?;
+        Ok(config)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            line: None,
+            key: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&source, &file)
+    }
+
+    pub fn embedded_default() -> Self {
+        Self::parse(EMBEDDED_DEFAULT, "<embedded default>")
+            .expect("the embedded default config is valid (tested)")
+    }
+
+    pub fn grace_period(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.ingest.grace_period_seconds)
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        let invalid = |path: Vec<Seg>, message: String| Invalid { path, message };
+        let addr = |section: &'static str, key: &'static str, value: &str| {
+            value.parse::<SocketAddr>().map(|_| ()).map_err(|_| {
+                invalid(
+                    vec![Seg::Key(section), Seg::Key(key)],
+                    format!("{value:?} is not an address like 0.0.0.0:1935"),
+                )
+            })
+        };
+        addr("rtmp", "listen", &self.rtmp.listen)?;
+        if let Some(tls) = &self.rtmp.tls_listen {
+            addr("rtmp", "tls_listen", tls)?;
+            for (key, value) in [
+                ("tls_cert", &self.rtmp.tls_cert),
+                ("tls_key", &self.rtmp.tls_key),
+            ] {
+                if value.is_none() {
+                    return Err(invalid(
+                        vec![Seg::Key("rtmp"), Seg::Key("tls_listen")],
+                        format!("tls_listen needs rtmp.{key}"),
+                    ));
+                }
+            }
+        }
+        addr("srt", "listen", &self.srt.listen)?;
+        addr("http", "listen", &self.http.listen)?;
+        addr("admin", "listen", &self.admin.listen)?;
+        addr("webrtc", "listen", &self.webrtc.listen)?;
+        if self.server.workers > 1024 {
+            return Err(invalid(
+                vec![Seg::Key("server"), Seg::Key("workers")],
+                "at most 1024 workers".into(),
+            ));
+        }
+        for (i, stream) in self.streams.iter().enumerate() {
+            let at = |key: &'static str| vec![Seg::Key("stream"), Seg::Index(i), Seg::Key(key)];
+            if !valid_name(&stream.name) {
+                return Err(invalid(
+                    at("name"),
+                    format!(
+                        "{:?} is not a valid stream name (letters, digits, '-', '_', '.')",
+                        stream.name
+                    ),
+                ));
+            }
+            if stream.key.is_empty() {
+                return Err(invalid(at("key"), "a publish key is required".into()));
+            }
+            if let Some(j) = self.streams[..i].iter().position(|s| s.name == stream.name) {
+                return Err(invalid(
+                    at("name"),
+                    format!("duplicate stream name {:?} (also stream {j})", stream.name),
+                ));
+            }
+            if self.streams[..i].iter().any(|s| s.key == stream.key) {
+                return Err(invalid(at("key"), "duplicate publish key".into()));
+            }
+            for (j, push) in stream.pushes.iter().enumerate() {
+                let at = |key: &'static str| {
+                    vec![
+                        Seg::Key("stream"),
+                        Seg::Index(i),
+                        Seg::Key("push"),
+                        Seg::Index(j),
+                        Seg::Key(key),
+                    ]
+                };
+                if push.name.is_empty() || !valid_name(&push.name) {
+                    return Err(invalid(
+                        at("name"),
+                        format!("{:?} is not a valid output name", push.name),
+                    ));
+                }
+                if stream.pushes[..j].iter().any(|p| p.name == push.name) {
+                    return Err(invalid(
+                        at("name"),
+                        format!("duplicate output name {:?}", push.name),
+                    ));
+                }
+                if let Err(e) = crate::outputs::PushTarget::parse(&push.url, push.key.as_deref()) {
+                    return Err(invalid(at("url"), e.to_string()));
+                }
+                if let Some(profile) = &push.profile {
+                    if !self.profiles.iter().any(|p| &p.name == profile) {
+                        return Err(invalid(
+                            at("profile"),
+                            format!("no [[profile]] named {profile:?}"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name != "."
+        && name != ".."
+}
+
+fn line_of(source: &str, offset: usize) -> usize {
+    source
+        .get(..offset)
+        .unwrap_or(source)
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
+}
+
+fn render_path(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(key) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// Finds the line of the value at `path`, or of its nearest present ancestor.
+fn locate(source: &str, path: &[Seg]) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let root = DeTable::parse(source).ok()?;
+    let mut table = root.get_ref();
+    let mut best = None;
+    let mut iter = path.iter().peekable();
+    while let Some(seg) = iter.next() {
+        let Seg::Key(key) = seg else { return best };
+        let (_, value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *key)?;
+        best = Some(line_of(source, value.span().start));
+        let mut current = value;
+        if let Some(Seg::Index(i)) = iter.peek() {
+            iter.next();
+            let DeValue::Array(items) = current.get_ref() else {
+                return best;
+            };
+            current = items.get(*i)?;
+            best = Some(line_of(source, current.span().start));
+        }
+        match current.get_ref() {
+            DeValue::Table(inner) => table = inner,
+            _ => return best,
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_parses() {
+        let config = Config::embedded_default();
+        assert!(config.ingest.allow_undeclared);
+        assert_eq!(config.rtmp.listen, "0.0.0.0:1935");
+    }
+
+    #[test]
+    fn spec_example_parses() {
+        let source = r#"
+[server]
+workers = 0
+engine = "auto"
+[rtmp]
+listen = "0.0.0.0:1935"
+[srt]
+listen = "0.0.0.0:8890"
+latency_ms = 120
+[http]
+listen = "0.0.0.0:8080"
+[admin]
+listen = "127.0.0.1:9997"
+token = "change-me"
+[webrtc]
+listen = "0.0.0.0:8189"
+[ingest]
+allow_undeclared = false
+[hls]
+segment_seconds = 2
+window = 6
+low_latency = true
+[[profile]]
+name = "720p"
+width = 1280
+height = 720
+video_bitrate = "2500k"
+audio_bitrate = "128k"
+encoder = "auto"
+[[stream]]
+name = "main"
+key = "K"
+ladder = ["source", "720p"]
+  [[stream.push]]
+  name = "youtube"
+  url = "rtmp://a.rtmp.youtube.com/live2"
+  key = "xxxx-xxxx-xxxx"
+"#;
+        let config = Config::parse(source, "spec.toml").unwrap();
+        assert_eq!(config.streams[0].pushes[0].name, "youtube");
+        assert_eq!(config.server.engine, EngineKind::Auto);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let source = "[[stream]]\nname = \"main\"\nkey = \"K\"\n\n  [[stream.push]]\n  name = \"yt\"\n  url = \"http://nope\"\n";
+        let err = Config::parse(source, "bad.toml").unwrap_err();
+        assert_eq!(err.line, Some(7), "{err}");
+        assert_eq!(err.key.as_deref(), Some("stream[0].push[0].url"));
+        assert!(
+            err.to_string()
+                .starts_with("bad.toml:7: key `stream[0].push[0].url`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_a_line() {
+        let err =
+            Config::parse("[rtmp]\nlisten = \"0.0.0.0:1935\"\nlsten = 1\n", "x.toml").unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.message.contains("lsten"), "{err}");
+    }
+
+    #[test]
+    fn bad_engine_is_rejected() {
+        let err = Config::parse("[server]\nengine = \"kqueue\"\n", "x.toml").unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+    }
+}

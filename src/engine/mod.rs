@@ -1,0 +1,24 @@
+//! The I/O engine: one thread per core, each with its own completion-based runtime
+//! (io_uring, or epoll where io_uring is unavailable), SO_REUSEPORT listeners per
+//! core, and the one `pump` that drives every sans-IO session.
+//!
+//! `unsafe` is allowed here and in the FFI module only; this module needs none yet.
+
+mod listener;
+mod pump;
+mod runtime;
+mod tls;
+mod transport;
+
+pub use listener::reuseport_listener;
+pub use pump::{Pump, Wake};
+pub use runtime::{EngineChoice, Workers, probe_engine};
+pub use tls::{client_config, server_config};
+pub use transport::Transport;
+
+/// Random bytes for handshakes and backoff jitter; never used for secrets.
+pub fn handshake_random() -> [u8; 1528] {
+    let mut random = [0u8; 1528];
+    fastrand::fill(&mut random);
+    random
+}

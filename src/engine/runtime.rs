@@ -1,0 +1,99 @@
+use std::io;
+use std::thread::JoinHandle;
+
+use compio::driver::{DriverType, ProactorBuilder};
+use compio::runtime::{Runtime, RuntimeBuilder};
+
+use crate::config::EngineKind;
+
+/// The I/O mechanism the workers run on, decided once at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineChoice {
+    IoUring,
+    Epoll,
+}
+
+impl std::fmt::Display for EngineChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::IoUring => "io_uring",
+            Self::Epoll => "epoll",
+        })
+    }
+}
+
+fn proactor(choice: EngineChoice) -> ProactorBuilder {
+    let mut builder = ProactorBuilder::new();
+    builder.driver_type(match choice {
+        EngineChoice::IoUring => DriverType::IoUring,
+        EngineChoice::Epoll => DriverType::Poll,
+    });
+    builder
+}
+
+/// Builds one runtime to find out what this machine supports. `io_uring` asked for
+/// explicitly but unavailable is an error; `auto` falls back to epoll.
+pub fn probe_engine(kind: EngineKind) -> io::Result<EngineChoice> {
+    let try_uring = || {
+        RuntimeBuilder::new()
+            .with_proactor(proactor(EngineChoice::IoUring))
+            .build()
+            .map(|rt| rt.driver_type() == DriverType::IoUring)
+    };
+    match kind {
+        EngineKind::Epoll => Ok(EngineChoice::Epoll),
+        EngineKind::IoUring => match try_uring() {
+            Ok(true) => Ok(EngineChoice::IoUring),
+            Ok(false) => Err(io::Error::other(
+                "io_uring was asked for but the runtime chose another driver",
+            )),
+            Err(e) => Err(io::Error::other(format!(
+                "io_uring was asked for but is unavailable: {e}"
+            ))),
+        },
+        EngineKind::Auto => Ok(match try_uring() {
+            Ok(true) => EngineChoice::IoUring,
+            _ => EngineChoice::Epoll,
+        }),
+    }
+}
+
+/// The worker threads, one runtime each.
+#[derive(Debug)]
+pub struct Workers {
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Starts `count` workers; `run(index)` is the root task of each.
+    pub fn start<F, Fut>(count: usize, choice: EngineChoice, run: F) -> io::Result<Self>
+    where
+        F: Fn(usize) -> Fut + Send + Sync + Clone + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
+        let mut handles = Vec::with_capacity(count);
+        for index in 0..count {
+            let run = run.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("manifold-io-{index}"))
+                .spawn(move || {
+                    let runtime: Runtime = match RuntimeBuilder::new().with_proactor(proactor(choice)).build() {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            tracing::error!(worker = index, error = %e, "cannot start the I/O runtime");
+                            return;
+                        }
+                    };
+                    runtime.block_on(run(index));
+                })?;
+            handles.push(handle);
+        }
+        Ok(Self { handles })
+    }
+
+    pub fn join(self) {
+        for handle in self.handles {
+            let _ = handle.join();
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! One accepted RTMP or RTMPS connection: a publisher or a player.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use compio::net::TcpStream;
+use protocol_parsers::Session;
+use protocol_parsers::rtmp::media::MediaEvent;
+use protocol_parsers::rtmp::{ServerEvent, ServerSession};
+
+use crate::engine::{Pump, Transport, Wake, handshake_random};
+use crate::outputs::Forwarder;
+use crate::outputs::forwarder::Forwarded;
+use crate::server::ServerContext;
+use crate::stream::{PublisherGuard, Stream, StreamItem, Subscriber};
+
+enum Role {
+    Undecided,
+    Publishing(PublisherGuard),
+    Playing {
+        stream: Arc<Stream>,
+        subscriber: Arc<Subscriber>,
+        forwarder: Forwarder,
+    },
+}
+
+/// Serves one connection until it closes; every way it can end is logged with a reason.
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    ctx: Arc<ServerContext>,
+) {
+    let protocol = if tls.is_some() { "rtmps" } else { "rtmp" };
+    let tls = match tls.map(rustls::ServerConnection::new) {
+        None => None,
+        Some(Ok(conn)) => Some(rustls::Connection::Server(conn)),
+        Some(Err(e)) => {
+            tracing::warn!(%peer, error = %e, "cannot start TLS");
+            return;
+        }
+    };
+    let session = ServerSession::new(Instant::now(), handshake_random(), ctx.limits.clone());
+    let mut pump = Pump::new(session, Transport::new(stream, tls));
+    let mut role = Role::Undecided;
+    let mut batch = Vec::new();
+    let reason = loop {
+        let wake = match &role {
+            Role::Playing { subscriber, .. } => {
+                let subscriber = Arc::clone(subscriber);
+                pump.next(async move {
+                    let mut items = Vec::new();
+                    let more = subscriber.next_batch(&mut items).await;
+                    (items, more)
+                })
+                .await
+            }
+            _ => {
+                pump.next(std::future::pending::<(Vec<StreamItem>, bool)>())
+                    .await
+            }
+        };
+        let wake = match wake {
+            Ok(wake) => wake,
+            Err(e) => break format!("closed: {e}"),
+        };
+        match wake {
+            Wake::Closed => break "peer closed the connection".to_owned(),
+            Wake::Input | Wake::Timer => {}
+            Wake::Other((items, more)) => {
+                batch = items;
+                if let Role::Playing { forwarder, .. } = &mut role {
+                    let mut ended = !more;
+                    for item in &batch {
+                        if forwarder.forward(item, &mut pump.session) == Forwarded::Ended {
+                            ended = true;
+                        }
+                    }
+                    batch.clear();
+                    if ended {
+                        let _ = pump.flush().await;
+                        break "stream ended".to_owned();
+                    }
+                }
+            }
+        }
+        let events: Vec<ServerEvent> = pump.take_events().collect();
+        let mut close = None;
+        for event in events {
+            if let Some(reason) =
+                handle_event(event, &mut role, &mut pump.session, &ctx, peer, protocol)
+            {
+                close = Some(reason);
+            }
+        }
+        if let Err(e) = pump.flush().await {
+            break format!("write failed: {e}");
+        }
+        if let Some(reason) = close {
+            break reason;
+        }
+        if pump.session.is_closed() {
+            break "session closed".to_owned();
+        }
+    };
+    drop(batch);
+    match role {
+        Role::Publishing(guard) => {
+            let stream = Arc::clone(guard.stream());
+            let generation = guard.release(Instant::now());
+            tracing::info!(%peer, stream = stream.name(), %reason, grace_s = ctx.grace.as_secs(), "publisher left; outputs wait for it through the grace period");
+            let registry = Arc::clone(&ctx.registry);
+            let grace = ctx.grace;
+            compio::runtime::spawn(async move {
+                compio::time::sleep(grace).await;
+                registry.expire(&stream, generation);
+            })
+            .detach();
+        }
+        Role::Playing {
+            stream, subscriber, ..
+        } => {
+            stream.unsubscribe(&subscriber);
+            tracing::info!(%peer, stream = stream.name(), %reason, dropped = subscriber.dropped_frames(), "player left");
+        }
+        Role::Undecided => tracing::info!(%peer, %reason, "connection closed"),
+    }
+    pump.transport.close().await;
+}
+
+/// Applies one session event; returns a close reason when the connection must end.
+fn handle_event(
+    event: ServerEvent,
+    role: &mut Role,
+    session: &mut ServerSession,
+    ctx: &ServerContext,
+    peer: SocketAddr,
+    protocol: &str,
+) -> Option<String> {
+    match event {
+        ServerEvent::PublishRequested { app, name } => {
+            if !matches!(role, Role::Undecided) {
+                session.reject_publish("connection already publishing or playing");
+                return Some("second publish on one connection".into());
+            }
+            match ctx.registry.publish(&app, &name) {
+                Ok(guard) => {
+                    tracing::info!(%peer, protocol, stream = guard.stream().name(), "publishing");
+                    session.accept_publish();
+                    *role = Role::Publishing(guard);
+                    None
+                }
+                Err(e) => {
+                    session.reject_publish(&e.to_string());
+                    Some(format!("publish refused: {e}"))
+                }
+            }
+        }
+        ServerEvent::PlayRequested { app, name } => {
+            if !matches!(role, Role::Undecided) {
+                session.reject_play("connection already publishing or playing");
+                return Some("second play on one connection".into());
+            }
+            match ctx.registry.find(&app, &name) {
+                Some(stream) => {
+                    tracing::info!(%peer, protocol, stream = stream.name(), "playing");
+                    session.accept_play();
+                    let subscriber = stream.subscribe(ctx.queue);
+                    *role = Role::Playing {
+                        stream,
+                        subscriber,
+                        forwarder: Forwarder::default(),
+                    };
+                    None
+                }
+                None => {
+                    session.reject_play("no such stream");
+                    Some(format!("play refused: no stream {name:?} in app {app:?}"))
+                }
+            }
+        }
+        ServerEvent::Media(media) => {
+            if let Role::Publishing(guard) = role {
+                match media {
+                    MediaEvent::Track(track) => guard.push_track(track),
+                    MediaEvent::Frame(frame) => guard.push_frame(frame),
+                    MediaEvent::Metadata(metadata) => guard.push_metadata(metadata),
+                }
+            }
+            None
+        }
+        ServerEvent::Unpublished => Some("publisher sent unpublish".into()),
+        ServerEvent::PlayStopped => Some("player stopped".into()),
+        ServerEvent::UnknownCommand { name } => {
+            tracing::warn!(%peer, command = %name, "unknown RTMP command answered with _error");
+            None
+        }
+        ServerEvent::TimedOut { waiting_for } => {
+            Some(format!("timed out waiting for {waiting_for}"))
+        }
+        _ => None,
+    }
+}
+
+#[allow(dead_code)]
+fn assert_session<S: Session>() {}

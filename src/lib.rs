@@ -1,0 +1,11 @@
+//! Manifold: one live ingest, delivered at once to many outputs.
+//!
+//! This crate holds all I/O, threads and policy; wire formats and connection state
+//! machines live in the sans-IO `protocol-parsers` crate.
+
+pub mod config;
+pub mod engine;
+pub mod ingest;
+pub mod outputs;
+pub mod server;
+pub mod stream;

@@ -1,0 +1,214 @@
+//! One `[[stream.push]]` output: connects to its destination while the stream is
+//! live, forwards from its own bounded queue, reconnects with backoff and jitter.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use compio::net::TcpStream;
+use protocol_parsers::rtmp::{ClientConfig, ClientEvent, ClientSession};
+
+use super::forwarder::{Forwarded, Forwarder};
+use super::{OutputState, OutputStats, PushTarget};
+use crate::engine::{Pump, Transport, Wake, handshake_random};
+use crate::server::ServerContext;
+use crate::stream::Stream;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A destination that accepts no bytes for this long is treated as dead.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A connection that stayed live this long resets the backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
+
+pub struct PushOutput {
+    pub stream: Arc<Stream>,
+    pub target: PushTarget,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub stats: Arc<OutputStats>,
+    pub ctx: Arc<ServerContext>,
+}
+
+enum Ended {
+    /// The stream ended (grace period over or shutdown): go idle.
+    StreamEnded,
+}
+
+impl PushOutput {
+    /// Runs until the server shuts down.
+    pub async fn run(self) {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            if self.ctx.registry.is_shutting_down() {
+                break;
+            }
+            if !self.stream.is_live() {
+                self.stats.set_state(OutputState::Idle);
+                self.stream.wait_live().await;
+                backoff = BACKOFF_MIN;
+                continue;
+            }
+            self.stats.set_state(OutputState::Connecting);
+            let started = Instant::now();
+            match self.once().await {
+                Ok(Ended::StreamEnded) => {
+                    self.stats.set_state(OutputState::Idle);
+                }
+                Err(e) => {
+                    tracing::warn!(stream = self.stream.name(), output = %self.stats.name, destination = %self.target.redacted(), error = %e, "push failed; retrying");
+                    self.stats.set_error(e.to_string());
+                    self.stats.set_state(OutputState::Retrying);
+                    self.stats.add(&self.stats.reconnects, 1);
+                    if started.elapsed() >= STABLE_AFTER {
+                        backoff = BACKOFF_MIN;
+                    }
+                    // Full jitter within [backoff/2, backoff] spreads reconnect storms.
+                    let jitter = fastrand::f64() * 0.5 + 0.5;
+                    compio::time::sleep(backoff.mul_f64(jitter)).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+        self.stats.set_state(OutputState::Idle);
+    }
+
+    async fn connect(&self) -> io::Result<Transport> {
+        let address = (self.target.host.as_str(), self.target.port);
+        let tcp = compio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+        tcp.set_nodelay(true)?;
+        let tls = match &self.tls {
+            None => None,
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from(self.target.host.clone())
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let conn = rustls::ClientConnection::new(Arc::clone(config), name)
+                    .map_err(io::Error::other)?;
+                Some(rustls::Connection::Client(conn))
+            }
+        };
+        Ok(Transport::new(tcp, tls))
+    }
+
+    async fn once(&self) -> Result<Ended, String> {
+        let transport = self.connect().await.map_err(|e| format!("connect: {e}"))?;
+        let config = ClientConfig {
+            app: self.target.app.clone(),
+            tc_url: self.target.tc_url.clone(),
+            stream_key: self.target.key.clone(),
+        };
+        let session = ClientSession::new(
+            Instant::now(),
+            handshake_random(),
+            config,
+            self.ctx.limits.clone(),
+        );
+        let mut pump = Pump::new(session, transport);
+        pump.flush().await.map_err(|e| format!("write: {e}"))?;
+        // Handshake, connect, createStream, publish.
+        loop {
+            match pump
+                .next(std::future::pending::<()>())
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Wake::Closed => return Err("destination closed the connection during setup".into()),
+                Wake::Input | Wake::Timer | Wake::Other(()) => {}
+            }
+            let mut live = false;
+            for event in pump.take_events() {
+                match event {
+                    ClientEvent::Publishing => live = true,
+                    ClientEvent::Rejected { reason } => {
+                        return Err(format!("destination refused: {reason}"));
+                    }
+                    ClientEvent::TimedOut => {
+                        return Err("destination did not complete the RTMP exchange in time".into());
+                    }
+                    _ => {}
+                }
+            }
+            pump.flush().await.map_err(|e| format!("write: {e}"))?;
+            if live {
+                break;
+            }
+        }
+        self.stats.set_state(OutputState::Live);
+        tracing::info!(stream = self.stream.name(), output = %self.stats.name, destination = %self.target.redacted(), "push live");
+        let subscriber = self.stream.subscribe(self.ctx.queue);
+        let result = self.forward(&mut pump, &subscriber).await;
+        self.stream.unsubscribe(&subscriber);
+        self.stats
+            .add(&self.stats.dropped, subscriber.dropped_frames());
+        if result.is_ok() {
+            pump.session.finish();
+            let _ = compio::time::timeout(Duration::from_secs(2), pump.flush()).await;
+            pump.transport.close().await;
+        }
+        result
+    }
+
+    async fn forward(
+        &self,
+        pump: &mut Pump<ClientSession>,
+        subscriber: &Arc<crate::stream::Subscriber>,
+    ) -> Result<Ended, String> {
+        let mut forwarder = Forwarder::default();
+        let mut written = pump.bytes_written;
+        loop {
+            let sub = Arc::clone(subscriber);
+            let wake = pump
+                .next(async move {
+                    let mut items = Vec::new();
+                    let more = sub.next_batch(&mut items).await;
+                    (items, more)
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut ended = false;
+            match wake {
+                Wake::Closed => return Err("destination closed the connection".into()),
+                Wake::Input | Wake::Timer => {}
+                Wake::Other((items, more)) => {
+                    ended = !more;
+                    let mut frames = 0;
+                    for item in &items {
+                        match forwarder.forward(item, &mut pump.session) {
+                            Forwarded::Ended => ended = true,
+                            Forwarded::Sent
+                                if matches!(item, crate::stream::StreamItem::Frame(_)) =>
+                            {
+                                frames += 1
+                            }
+                            _ => {}
+                        }
+                    }
+                    self.stats.add(&self.stats.frames, frames);
+                }
+            }
+            for event in pump.take_events() {
+                if let ClientEvent::Rejected { reason } = event {
+                    return Err(format!("destination refused: {reason}"));
+                }
+            }
+            if ended {
+                return Ok(Ended::StreamEnded);
+            }
+            match compio::time::timeout(WRITE_TIMEOUT, pump.flush()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(format!("write: {e}")),
+                Err(_) => {
+                    return Err(format!(
+                        "destination accepted nothing for {}s",
+                        WRITE_TIMEOUT.as_secs()
+                    ));
+                }
+            }
+            self.stats
+                .add(&self.stats.bytes, pump.bytes_written - written);
+            written = pump.bytes_written;
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! Starting and stopping the whole server: workers, listeners, outputs, signals.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol_parsers::Limits;
+
+use crate::config::Config;
+use crate::engine::{self, EngineChoice, Workers};
+use crate::outputs::rtmp_push::PushOutput;
+use crate::outputs::{OutputState, OutputStats, PushTarget};
+use crate::stream::{QueueLimits, Registry};
+
+/// What every connection and output task shares.
+#[derive(Debug)]
+pub struct ServerContext {
+    pub registry: Arc<Registry>,
+    pub limits: Limits,
+    pub grace: Duration,
+    pub queue: QueueLimits,
+    pub outputs: Vec<Arc<OutputStats>>,
+}
+
+/// A push output, ready to be started on a worker.
+struct PushSpec {
+    stream: String,
+    target: PushTarget,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    stats: Arc<OutputStats>,
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub fn run(config: Config) -> Result<(), String> {
+    let engine = engine::probe_engine(config.server.engine).map_err(|e| format!("engine: {e}"))?;
+    let workers = match config.server.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let rtmp_addr: SocketAddr = config
+        .rtmp
+        .listen
+        .parse()
+        .map_err(|e| format!("rtmp.listen: {e}"))?;
+    let rtmps = match &config.rtmp.tls_listen {
+        None => None,
+        Some(listen) => {
+            let addr: SocketAddr = listen
+                .parse()
+                .map_err(|e| format!("rtmp.tls_listen: {e}"))?;
+            let (Some(cert), Some(key)) = (&config.rtmp.tls_cert, &config.rtmp.tls_key) else {
+                return Err("rtmp.tls_listen needs rtmp.tls_cert and rtmp.tls_key".into());
+            };
+            let tls =
+                engine::server_config(cert, key).map_err(|e| format!("RTMPS certificate: {e}"))?;
+            Some((addr, tls))
+        }
+    };
+    // Bind once here so a busy port is a clear startup error, not a worker's log line.
+    let mut listeners = Vec::new();
+    for index in 0..workers {
+        let rtmp = engine::reuseport_listener(rtmp_addr)
+            .map_err(|e| format!("cannot listen on {rtmp_addr} (rtmp.listen): {e}"))?;
+        let tls = match &rtmps {
+            None => None,
+            Some((addr, config)) => Some((
+                engine::reuseport_listener(*addr)
+                    .map_err(|e| format!("cannot listen on {addr} (rtmp.tls_listen): {e}"))?,
+                Arc::clone(config),
+            )),
+        };
+        listeners.push((index, rtmp, tls));
+    }
+
+    let registry = Registry::new(&config);
+    let mut pushes = Vec::new();
+    for stream in &config.streams {
+        for push in &stream.pushes {
+            let target = PushTarget::parse(&push.url, push.key.as_deref())
+                .map_err(|e| format!("stream {} push {}: {e}", stream.name, push.name))?;
+            let tls = if target.tls {
+                Some(
+                    engine::client_config(push.ca_file.as_deref())
+                        .map_err(|e| format!("stream {} push {}: {e}", stream.name, push.name))?,
+                )
+            } else {
+                None
+            };
+            let state = if push.enabled {
+                OutputState::Idle
+            } else {
+                OutputState::Disabled
+            };
+            pushes.push(PushSpec {
+                stream: stream.name.clone(),
+                target,
+                tls,
+                stats: Arc::new(OutputStats::new(&stream.name, &push.name, state)),
+            });
+        }
+    }
+    let ctx = Arc::new(ServerContext {
+        registry: Arc::clone(&registry),
+        limits: Limits::default(),
+        grace: config.grace_period(),
+        queue: QueueLimits::default(),
+        outputs: pushes.iter().map(|p| Arc::clone(&p.stats)).collect(),
+    });
+
+    print_banner(&config, engine, workers);
+
+    let listeners = Arc::new(std::sync::Mutex::new(listeners));
+    let pushes = Arc::new(std::sync::Mutex::new(pushes));
+    let worker_ctx = Arc::clone(&ctx);
+    let handles = Workers::start(workers, engine, move |index| {
+        let ctx = Arc::clone(&worker_ctx);
+        let mine = listeners.lock().ok().and_then(|mut l| {
+            l.iter()
+                .position(|(i, _, _)| *i == index)
+                .map(|p| l.remove(p))
+        });
+        let my_pushes: Vec<PushSpec> = pushes
+            .lock()
+            .map(|mut all| {
+                let mut taken = Vec::new();
+                let mut i = 0;
+                while i < all.len() {
+                    // Spread outputs over the workers round-robin.
+                    if (i + index) % workers == 0 || all.len() <= i {
+                        taken.push(all.remove(i));
+                    } else {
+                        i += 1;
+                    }
+                }
+                taken
+            })
+            .unwrap_or_default();
+        async move { worker_main(ctx, mine, my_pushes).await }
+    })
+    .map_err(|e| format!("cannot start workers: {e}"))?;
+
+    wait_for_signal();
+    tracing::info!("shutting down: ending outputs");
+    registry.shutdown();
+    // Give outputs a moment to send deleteStream and close.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < deadline
+        && ctx
+            .outputs
+            .iter()
+            .any(|o| matches!(o.state(), OutputState::Live | OutputState::Connecting))
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(handles);
+    Ok(())
+}
+
+type ListenerSet = (
+    usize,
+    std::net::TcpListener,
+    Option<(std::net::TcpListener, Arc<rustls::ServerConfig>)>,
+);
+
+async fn worker_main(
+    ctx: Arc<ServerContext>,
+    listeners: Option<ListenerSet>,
+    pushes: Vec<PushSpec>,
+) {
+    for push in pushes {
+        let Some(stream) = ctx.registry.declared(&push.stream) else {
+            continue;
+        };
+        if push.stats.state() == OutputState::Disabled {
+            continue;
+        }
+        let output = PushOutput {
+            stream,
+            target: push.target,
+            tls: push.tls,
+            stats: push.stats,
+            ctx: Arc::clone(&ctx),
+        };
+        compio::runtime::spawn(output.run()).detach();
+    }
+    let Some((_, rtmp, rtmps)) = listeners else {
+        return std::future::pending().await;
+    };
+    if let Some((listener, tls)) = rtmps {
+        compio::runtime::spawn(accept_loop(listener, Some(tls), Arc::clone(&ctx))).detach();
+    }
+    accept_loop(rtmp, None, ctx).await;
+}
+
+async fn accept_loop(
+    listener: std::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    ctx: Arc<ServerContext>,
+) {
+    let listener = match compio::net::TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot register listener");
+            return;
+        }
+    };
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let ctx = Arc::clone(&ctx);
+                compio::runtime::spawn(crate::ingest::rtmp::serve(stream, peer, tls.clone(), ctx))
+                    .detach();
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                compio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+fn wait_for_signal() {
+    let runtime = match compio::runtime::RuntimeBuilder::new().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot wait for signals; running until killed");
+            loop {
+                std::thread::park();
+            }
+        }
+    };
+    runtime.block_on(async {
+        let ctrl_c = std::pin::pin!(compio::signal::ctrl_c());
+        let term = std::pin::pin!(compio::signal::unix::signal(15));
+        futures_util::future::select(ctrl_c, term).await;
+    });
+}
+
+fn print_banner(config: &Config, engine: EngineChoice, workers: usize) {
+    let host = |listen: &str| {
+        let addr: Option<SocketAddr> = listen.parse().ok();
+        match addr {
+            Some(a) if a.ip().is_unspecified() => format!("HOST:{}", a.port()),
+            Some(a) => a.to_string(),
+            None => listen.to_owned(),
+        }
+    };
+    let rtmp = host(&config.rtmp.listen);
+    println!(
+        "Manifold {} — I/O engine: {engine}, {workers} worker thread(s)",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!("Encoders: transcoding is not available in this build (passthrough only)");
+    if config.ingest.allow_undeclared {
+        println!(
+            "WARNING: ingest.allow_undeclared = true: anyone who can reach the RTMP port can publish any stream"
+        );
+        println!(
+            "Publish:  rtmp://{rtmp}/live/STREAM        (OBS: server rtmp://{rtmp}/live, key STREAM)"
+        );
+        println!("Watch:    rtmp://{rtmp}/live/STREAM");
+    }
+    if let Some(tls) = &config.rtmp.tls_listen {
+        println!("Publish (TLS): rtmps://{}/live/KEY", host(tls));
+    }
+    for stream in &config.streams {
+        println!(
+            "Stream {:?}: publish rtmp://{rtmp}/live/<key>, watch rtmp://{rtmp}/live/{}",
+            stream.name, stream.name
+        );
+        for push in &stream.pushes {
+            let target = PushTarget::parse(&push.url, push.key.as_deref())
+                .map(|t| t.redacted())
+                .unwrap_or_default();
+            println!(
+                "  push {:?} -> {target}{}",
+                push.name,
+                if push.enabled { "" } else { " (disabled)" }
+            );
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Streams: who publishes, who subscribes, and the bounded queues between them.
+
+mod fanout;
+mod registry;
+#[allow(clippy::module_inception)]
+mod stream;
+
+pub use fanout::{QueueLimits, StreamItem, Subscriber};
+pub use registry::{PublishError, Registry};
+pub use stream::{PublisherGuard, Stream};

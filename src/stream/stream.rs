@@ -1,0 +1,257 @@
+//! One stream: its publisher, its tracks, its GOP cache and its subscribers.
+
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+use protocol_parsers::media::{Frame, FrameFlags, Track, TrackId, TrackKind};
+use protocol_parsers::rtmp::media::Metadata;
+
+use super::fanout::{QueueLimits, StreamItem, Subscriber};
+
+/// The GOP cache never holds more than this; past it, late joiners wait for the
+/// next keyframe instead (a source with a 60 s keyframe interval must not eat RAM).
+const MAX_GOP_BYTES: usize = 32 * 1024 * 1024;
+
+#[derive(Debug, Default)]
+struct StreamState {
+    publisher: Option<u64>,
+    /// Increments with every publish; a pending grace expiry checks it.
+    generation: u64,
+    tracks: Vec<Arc<Track>>,
+    metadata: Option<Arc<Metadata>>,
+    gop: Vec<Frame>,
+    gop_bytes: usize,
+    gop_overflow: bool,
+    /// The first frame after a publisher returns is marked DISCONTINUITY.
+    mark_discontinuity: bool,
+    subscribers: Vec<Arc<Subscriber>>,
+    live_waiters: Vec<Waker>,
+    frames_in: u64,
+    bytes_in: u64,
+    publisher_gone_at: Option<Instant>,
+}
+
+/// A named stream. The publisher pushes; every subscriber has its own bounded queue.
+#[derive(Debug)]
+pub struct Stream {
+    name: String,
+    state: Mutex<StreamState>,
+}
+
+/// Held by the publishing connection; the stream is released when it is dropped.
+#[derive(Debug)]
+pub struct PublisherGuard {
+    stream: Arc<Stream>,
+    id: u64,
+}
+
+impl PublisherGuard {
+    pub fn stream(&self) -> &Arc<Stream> {
+        &self.stream
+    }
+
+    pub fn push_track(&self, track: Track) {
+        self.stream.push_track(track);
+    }
+
+    pub fn push_metadata(&self, metadata: Metadata) {
+        self.stream.push_metadata(metadata);
+    }
+
+    pub fn push_frame(&self, frame: Frame) {
+        self.stream.push_frame(frame);
+    }
+
+    /// Releases the stream; returns the generation for the grace-period expiry.
+    pub fn release(self, now: Instant) -> u64 {
+        self.stream.unpublish(self.id, now)
+    }
+}
+
+impl Stream {
+    pub fn new(name: &str) -> Arc<Self> {
+        Arc::new(Self {
+            name: name.to_owned(),
+            state: Mutex::new(StreamState::default()),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn lock(&self) -> MutexGuard<'_, StreamState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.lock().publisher.is_some()
+    }
+
+    /// Frames received from publishers since start.
+    pub fn frames_in(&self) -> u64 {
+        self.lock().frames_in
+    }
+
+    pub fn subscriber_count(&self) -> usize {
+        self.lock().subscribers.len()
+    }
+
+    /// Claims the stream for a publisher; `None` when another one holds it.
+    pub(super) fn try_publish(self: &Arc<Self>, id: u64) -> Option<PublisherGuard> {
+        let mut state = self.lock();
+        if state.publisher.is_some() {
+            return None;
+        }
+        state.publisher = Some(id);
+        state.generation += 1;
+        state.mark_discontinuity = state.generation > 1 && state.publisher_gone_at.is_some();
+        state.publisher_gone_at = None;
+        state.gop.clear();
+        state.gop_bytes = 0;
+        state.gop_overflow = false;
+        for waker in state.live_waiters.drain(..) {
+            waker.wake();
+        }
+        Some(PublisherGuard {
+            stream: Arc::clone(self),
+            id,
+        })
+    }
+
+    fn unpublish(&self, id: u64, now: Instant) -> u64 {
+        let mut state = self.lock();
+        if state.publisher == Some(id) {
+            state.publisher = None;
+            state.publisher_gone_at = Some(now);
+            for sub in &state.subscribers {
+                sub.push(StreamItem::PublisherGone);
+            }
+        }
+        state.generation
+    }
+
+    /// Ends the stream if no publisher came back since `generation`: subscribers get
+    /// `Ended`, caches are cleared. Returns whether it ended.
+    pub fn expire(&self, generation: u64) -> bool {
+        let mut state = self.lock();
+        if state.publisher.is_some() || state.generation != generation {
+            return false;
+        }
+        for sub in state.subscribers.drain(..) {
+            sub.close();
+        }
+        state.tracks.clear();
+        state.metadata = None;
+        state.gop.clear();
+        state.gop_bytes = 0;
+        state.publisher_gone_at = None;
+        true
+    }
+
+    fn push_track(&self, track: Track) {
+        let track = Arc::new(track);
+        let mut state = self.lock();
+        match state.tracks.iter_mut().find(|t| t.id == track.id) {
+            Some(existing) => *existing = Arc::clone(&track),
+            None => state.tracks.push(Arc::clone(&track)),
+        }
+        for sub in &state.subscribers {
+            sub.push(StreamItem::Track(Arc::clone(&track)));
+        }
+    }
+
+    fn push_metadata(&self, metadata: Metadata) {
+        let metadata = Arc::new(metadata);
+        let mut state = self.lock();
+        state.metadata = Some(Arc::clone(&metadata));
+        for sub in &state.subscribers {
+            sub.push(StreamItem::Metadata(Arc::clone(&metadata)));
+        }
+    }
+
+    fn push_frame(&self, mut frame: Frame) {
+        let mut state = self.lock();
+        if state.mark_discontinuity {
+            state.mark_discontinuity = false;
+            frame.flags = frame.flags.with(FrameFlags::DISCONTINUITY);
+        }
+        state.frames_in += 1;
+        state.bytes_in += frame.data.len() as u64;
+        let has_video = state.tracks.iter().any(|t| t.kind() == TrackKind::Video);
+        if has_video {
+            if frame.track == TrackId::VIDEO && frame.is_keyframe() {
+                state.gop.clear();
+                state.gop_bytes = 0;
+                state.gop_overflow = false;
+            }
+            if !state.gop_overflow
+                && (!state.gop.is_empty() || frame.is_keyframe() && frame.track == TrackId::VIDEO)
+            {
+                state.gop_bytes += frame.data.len();
+                if state.gop_bytes > MAX_GOP_BYTES {
+                    state.gop.clear();
+                    state.gop_bytes = 0;
+                    state.gop_overflow = true;
+                } else {
+                    state.gop.push(frame.clone());
+                }
+            }
+        }
+        for sub in &state.subscribers {
+            sub.push(StreamItem::Frame(frame.clone()));
+        }
+    }
+
+    /// Adds a subscriber. It first receives metadata, track configs and the frames
+    /// since the last keyframe, so a late joiner starts at once.
+    pub fn subscribe(&self, limits: QueueLimits) -> Arc<Subscriber> {
+        let sub = Subscriber::new(limits);
+        let mut state = self.lock();
+        if let Some(metadata) = &state.metadata {
+            sub.push(StreamItem::Metadata(Arc::clone(metadata)));
+        }
+        for track in &state.tracks {
+            sub.push(StreamItem::Track(Arc::clone(track)));
+        }
+        for frame in &state.gop {
+            sub.push(StreamItem::Frame(frame.clone()));
+        }
+        if state.publisher.is_none() && state.publisher_gone_at.is_some() {
+            sub.push(StreamItem::PublisherGone);
+        }
+        state.subscribers.push(Arc::clone(&sub));
+        sub
+    }
+
+    pub fn unsubscribe(&self, sub: &Arc<Subscriber>) {
+        self.lock().subscribers.retain(|s| !Arc::ptr_eq(s, sub));
+    }
+
+    /// Resolves once a publisher holds the stream.
+    pub async fn wait_live(&self) {
+        poll_fn(|cx| {
+            let mut state = self.lock();
+            if state.publisher.is_some() {
+                Poll::Ready(())
+            } else {
+                state.live_waiters.push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
+    /// Ends every subscriber (server shutdown).
+    pub fn shutdown(&self) {
+        let mut state = self.lock();
+        for sub in state.subscribers.drain(..) {
+            sub.close();
+        }
+        for waker in state.live_waiters.drain(..) {
+            waker.wake();
+        }
+    }
+}
