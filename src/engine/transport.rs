@@ -34,7 +34,12 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
-    pub fn new(stream: TcpStream, tls: Option<rustls::Connection>) -> Self {
+    pub fn new(stream: TcpStream, mut tls: Option<rustls::Connection>) -> Self {
+        if let Some(tls) = &mut tls {
+            // rustls refuses plaintext beyond 64 KiB until the handshake is done; our
+            // writes are already bounded by the subscriber queue and flushed at once.
+            tls.set_buffer_limit(None);
+        }
         let (reader, writer) = stream.into_split();
         Self {
             reader: Some((reader, Vec::with_capacity(READ_BUFFER))),

@@ -1,0 +1,102 @@
+//! Reading what a destination received, with ffprobe.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use super::{require, run_output};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packet {
+    pub video: bool,
+    pub pts: i64,
+    pub dts: i64,
+    pub keyframe: bool,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StreamInfo {
+    pub video_codec: Option<String>,
+    pub audio_codec: Option<String>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Codecs and dimensions of a file or URL.
+pub fn streams(input: &str) -> StreamInfo {
+    require("ffprobe");
+    let mut cmd = Command::new("ffprobe");
+    cmd.args([
+        "-v",
+        "error",
+        "-show_entries",
+        "stream=codec_type,codec_name,width,height",
+        "-of",
+        "csv=p=0:nk=0",
+        input,
+    ]);
+    let (status, out, err) = run_output(cmd, "ffprobe -show_streams", Duration::from_secs(30));
+    assert!(status.success(), "ffprobe {input} failed: {err}");
+    let mut info = StreamInfo::default();
+    for line in out.lines() {
+        let fields: std::collections::HashMap<&str, &str> = line
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .collect();
+        match fields.get("codec_type") {
+            Some(&"video") => {
+                info.video_codec = fields.get("codec_name").map(|s| s.to_string());
+                info.width = fields
+                    .get("width")
+                    .and_then(|w| w.parse().ok())
+                    .unwrap_or(0);
+                info.height = fields
+                    .get("height")
+                    .and_then(|h| h.parse().ok())
+                    .unwrap_or(0);
+            }
+            Some(&"audio") => info.audio_codec = fields.get("codec_name").map(|s| s.to_string()),
+            _ => {}
+        }
+    }
+    info
+}
+
+/// Every packet of a file (or the first `read_seconds` of a live URL), in file order.
+pub fn packets(input: &str, read_seconds: Option<u32>) -> Vec<Packet> {
+    require("ffprobe");
+    let mut cmd = Command::new("ffprobe");
+    cmd.args(["-v", "error"]);
+    if let Some(seconds) = read_seconds {
+        cmd.args(["-read_intervals", &format!("%+{seconds}")]);
+    }
+    cmd.args([
+        "-show_entries",
+        "packet=codec_type,pts,dts,flags,size",
+        "-of",
+        "csv=p=0:nk=0",
+        input,
+    ]);
+    let (status, out, err) = run_output(cmd, "ffprobe -show_packets", Duration::from_secs(60));
+    assert!(status.success(), "ffprobe {input} failed: {err}");
+    out.lines()
+        .filter_map(|line| {
+            let fields: std::collections::HashMap<&str, &str> = line
+                .split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .collect();
+            Some(Packet {
+                video: *fields.get("codec_type")? == "video",
+                pts: fields.get("pts")?.parse().ok()?,
+                dts: fields.get("dts")?.parse().ok()?,
+                keyframe: fields.get("flags")?.starts_with('K'),
+                size: fields.get("size")?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+pub fn file_packets(path: &Path) -> Vec<Packet> {
+    packets(&path.display().to_string(), None)
+}
