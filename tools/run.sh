@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds Manifold in release mode and runs it on its embedded default config:
+# publish to rtmp://HOST:1935/live/NAME, watch rtmp://HOST:1935/live/NAME.
+# Extra arguments go to `manifold` (e.g. `--config manifold.toml`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup, stable >= 1.85)" >&2; exit 1; }
+command -v cc >/dev/null || { echo "a C compiler is needed to build ring: apt-get install build-essential" >&2; exit 1; }
+cargo build --release --locked
+exec ./target/release/manifold "$@"
