@@ -139,6 +139,13 @@ impl Subscriber {
         .await
     }
 
+    /// Moves whatever is queued into `out` without waiting.
+    pub fn drain_now(&self, out: &mut Vec<StreamItem>) {
+        let mut state = self.lock();
+        state.bytes = 0;
+        out.extend(state.items.drain(..));
+    }
+
     /// Marks the queue ended without waking anyone else.
     pub fn close(&self) {
         self.push(StreamItem::Ended);
