@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod ffprobe;
+pub mod raw_rtmp;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
