@@ -1,0 +1,570 @@
+//! Whole-system relay benchmark: 1 ingest -> N pushes, Manifold side by side with
+//! nginx-rtmp on the same machine in the same run.
+//!
+//! The bench process publishes a synthetic 1080p30 stream shaped like the test clip
+//! (~4.6 Mbit/s: a 150 KB keyframe every 60 frames, 17 KB otherwise, AAC at
+//! 47 frames/s) to the relay under test, and runs N RTMP sinks that the relay pushes
+//! to. A relay never looks inside NAL units, so each frame carries its sequence
+//! number in its first bytes: the sinks count what arrived and time each frame from
+//! the moment the publisher wrote it to the moment the sink read it.
+//!
+//! Reported per relay and N: CPU of the relay process (utime+stime from /proc) as
+//! % of one core, RSS, frames dropped (sent - received at every sink), and latency
+//! p50/p99 for all destinations and for the last one (the N-th).
+//!
+//! Usage: cargo run --release --bin relay-bench -- [--outputs 1,10,100,500]
+//!        [--seconds 20] [--relays manifold-io_uring,manifold-epoll,nginx]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use protocol_parsers::media::{
+    AudioCodec, CodecConfig, Frame, FrameFlags, Track, TrackId, VideoCodec,
+};
+use protocol_parsers::rtmp::media::MediaEvent;
+use protocol_parsers::rtmp::{
+    ClientConfig, ClientEvent, ClientSession, ServerEvent, ServerSession,
+};
+use protocol_parsers::{Limits, Session};
+
+const FPS: u64 = 30;
+const GOP: u64 = 60;
+const KEYFRAME_BYTES: usize = 150_000;
+const FRAME_BYTES: usize = 17_000;
+const AUDIO_BYTES: usize = 340;
+/// AAC at 48 kHz: 1024 samples per frame.
+const AUDIO_FRAME_US: u64 = 21_333;
+
+/// x264 1080p High SPS and a PPS, wrapped as an AVCDecoderConfigurationRecord.
+const AVCC_1080P: &[u8] = &[
+    0x01, 0x64, 0x00, 0x28, 0xff, 0xe1, 0x00, 0x1b, 0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78,
+    0x02, 0x27, 0xe5, 0xc0, 0x44, 0x00, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c,
+    0x60, 0xc6, 0x58, 0x01, 0x00, 0x06, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0,
+];
+/// AAC-LC 48 kHz stereo.
+const ASC_48K: &[u8] = &[0x11, 0x90];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let outputs: Vec<usize> = arg("--outputs")
+        .unwrap_or_else(|| "1,10,100,500".into())
+        .split(',')
+        .map(|n| n.parse().expect("--outputs takes numbers"))
+        .collect();
+    let seconds: u64 =
+        arg("--seconds").map_or(20, |s| s.parse().expect("--seconds takes a number"));
+    let relays: Vec<String> = arg("--relays")
+        .unwrap_or_else(|| "manifold-io_uring,manifold-epoll,nginx".into())
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    let manifold = std::env::current_exe()
+        .expect("own path")
+        .with_file_name("manifold");
+    assert!(
+        manifold.is_file(),
+        "build the server first: cargo build --release (looked for {})",
+        manifold.display()
+    );
+    raise_fd_limit_hint(*outputs.iter().max().unwrap_or(&1));
+
+    println!(
+        "relay-bench: 1 ingest -> N pushes, synthetic 1080p30 ~4.6 Mbit/s, {seconds} s measured per run"
+    );
+    println!(
+        "| relay | N | CPU % of a core | CPU per output | RSS MiB | frames sent | dropped | latency p50/p99 ms (all) | p50/p99 ms (N-th dest) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut results: Vec<(String, usize, f64)> = Vec::new();
+    for &n in &outputs {
+        for relay in &relays {
+            let result = run_case(relay, n, seconds, &manifold);
+            println!(
+                "| {relay} | {n} | {:.1} | {:.3} | {:.1} | {} | {} | {:.2} / {:.2} | {:.2} / {:.2} |",
+                result.cpu_percent,
+                result.cpu_percent / n as f64,
+                result.rss_kib as f64 / 1024.0,
+                result.sent,
+                result.dropped,
+                result.all_p50,
+                result.all_p99,
+                result.last_p50,
+                result.last_p99
+            );
+            results.push((relay.clone(), n, result.cpu_percent));
+        }
+    }
+    println!();
+    for &n in &outputs {
+        let nginx = results
+            .iter()
+            .find(|r| r.0 == "nginx" && r.1 == n)
+            .map(|r| r.2);
+        for (relay, _, cpu) in results.iter().filter(|r| r.1 == n && r.0 != "nginx") {
+            if let Some(nginx) = nginx.filter(|c| *c > 0.0) {
+                println!("N = {n}: {relay} CPU / nginx-rtmp CPU = {:.2}", cpu / nginx);
+            }
+        }
+    }
+}
+
+fn raise_fd_limit_hint(n: usize) {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let soft: usize = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if soft < n * 2 + 64 {
+        eprintln!(
+            "warning: open-file limit {soft} is low for {n} outputs; run `ulimit -n 65536` first"
+        );
+    }
+}
+
+struct CaseResult {
+    cpu_percent: f64,
+    rss_kib: u64,
+    sent: u64,
+    dropped: u64,
+    all_p50: f64,
+    all_p99: f64,
+    last_p50: f64,
+    last_p99: f64,
+}
+
+/// Per-frame send instants (µs since the bench epoch), indexed by sequence number.
+struct Clock {
+    epoch: Instant,
+    sent_us: Vec<AtomicU64>,
+}
+
+struct SinkStats {
+    /// Video frames received inside the measurement window.
+    received: AtomicU64,
+    latencies_us: Mutex<Vec<u64>>,
+    live: AtomicBool,
+}
+
+fn run_case(relay: &str, n: usize, seconds: u64, manifold: &Path) -> CaseResult {
+    let sink_listener = TcpListener::bind("127.0.0.1:0").expect("bind sink");
+    let sink_port = sink_listener.local_addr().expect("addr").port();
+    let ingest_port = free_port();
+    let work = std::env::temp_dir().join(format!("relay-bench-{}-{relay}-{n}", std::process::id()));
+    std::fs::create_dir_all(&work).expect("scratch dir");
+    let mut child = start_relay(relay, n, ingest_port, sink_port, &work, manifold);
+    wait_port(ingest_port);
+
+    let total_frames = (seconds + 10) * FPS;
+    let clock = Arc::new(Clock {
+        epoch: Instant::now(),
+        sent_us: (0..total_frames).map(|_| AtomicU64::new(0)).collect(),
+    });
+    let window = Arc::new(Mutex::new((u64::MAX, u64::MAX)));
+    let sinks: Vec<Arc<SinkStats>> = (0..n)
+        .map(|_| {
+            Arc::new(SinkStats {
+                received: AtomicU64::new(0),
+                latencies_us: Mutex::new(Vec::new()),
+                live: AtomicBool::new(false),
+            })
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let sinks = sinks.clone();
+        let clock = Arc::clone(&clock);
+        let window = Arc::clone(&window);
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || accept_sinks(sink_listener, sinks, clock, window, stop));
+    }
+    let publisher = {
+        let clock = Arc::clone(&clock);
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || publish(ingest_port, clock, total_frames, stop))
+    };
+    // Warm up until every destination is live, then measure a window of whole GOPs.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sinks.iter().any(|s| !s.live.load(Ordering::Relaxed)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let live = sinks
+        .iter()
+        .filter(|s| s.live.load(Ordering::Relaxed))
+        .count();
+    if live < n {
+        eprintln!("warning: {relay} N={n}: only {live} of {n} destinations went live");
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let first = current_seq(&clock) + FPS;
+    let last = first + seconds * FPS;
+    *window.lock().expect("window") = (first, last);
+    wait_seq(&clock, first);
+    let cpu_start = cpu_ticks(child.id());
+    let t0 = Instant::now();
+    wait_seq(&clock, last);
+    let cpu_end = cpu_ticks(child.id());
+    let elapsed = t0.elapsed().as_secs_f64();
+    let rss_kib = rss_kib(child.id());
+    // Let the tail of the window arrive (a slow relay gets 2 s).
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    let _ = publisher.join();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&work);
+
+    let ticks_per_second = 100.0;
+    let cpu_percent = (cpu_end - cpu_start) as f64 / ticks_per_second / elapsed * 100.0;
+    let sent = last - first;
+    let dropped: u64 = sinks
+        .iter()
+        .map(|s| sent.saturating_sub(s.received.load(Ordering::Relaxed)))
+        .sum();
+    let mut all: Vec<u64> = sinks
+        .iter()
+        .flat_map(|s| s.latencies_us.lock().expect("lat").clone())
+        .collect();
+    let mut last_sink = sinks
+        .last()
+        .map(|s| s.latencies_us.lock().expect("lat").clone())
+        .unwrap_or_default();
+    CaseResult {
+        cpu_percent,
+        rss_kib,
+        sent,
+        dropped,
+        all_p50: percentile(&mut all, 0.50),
+        all_p99: percentile(&mut all, 0.99),
+        last_p50: percentile(&mut last_sink, 0.50),
+        last_p99: percentile(&mut last_sink, 0.99),
+    }
+}
+
+fn percentile(values: &mut [u64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_unstable();
+    let index = ((values.len() as f64 - 1.0) * p).round() as usize;
+    values[index.min(values.len() - 1)] as f64 / 1000.0
+}
+
+fn current_seq(clock: &Clock) -> u64 {
+    clock
+        .sent_us
+        .iter()
+        .take_while(|s| s.load(Ordering::Relaxed) != 0)
+        .count() as u64
+}
+
+fn wait_seq(clock: &Clock, seq: u64) {
+    let index = (seq as usize).min(clock.sent_us.len() - 1);
+    while clock.sent_us[index].load(Ordering::Relaxed) == 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "relay did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn start_relay(
+    relay: &str,
+    n: usize,
+    ingest: u16,
+    sink: u16,
+    dir: &Path,
+    manifold: &Path,
+) -> Child {
+    if let Some(engine) = relay.strip_prefix("manifold-") {
+        let mut config = format!(
+            "[server]\nengine = \"{engine}\"\n[rtmp]\nlisten = \"127.0.0.1:{ingest}\"\n[[stream]]\nname = \"main\"\nkey = \"K\"\n"
+        );
+        for i in 0..n {
+            config.push_str(&format!(
+                "[[stream.push]]\nname = \"o{i}\"\nurl = \"rtmp://127.0.0.1:{sink}/live/o{i}\"\n"
+            ));
+        }
+        let path = dir.join("manifold.toml");
+        std::fs::write(&path, config).expect("write config");
+        return Command::new(manifold)
+            .arg("--config")
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start manifold");
+    }
+    assert_eq!(
+        relay, "nginx",
+        "relays are manifold-io_uring, manifold-epoll, nginx"
+    );
+    let d = dir.display();
+    let mut pushes = String::new();
+    for i in 0..n {
+        pushes.push_str(&format!("push rtmp://127.0.0.1:{sink}/live/o{i};\n"));
+    }
+    let conf = format!(
+        "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\ndaemon off;\nmaster_process off;\nworker_processes 1;\n\
+         worker_rlimit_nofile 65536;\nerror_log {d}/error.log warn;\npid {d}/nginx.pid;\n\
+         events {{ worker_connections 65536; }}\n\
+         rtmp {{ server {{ listen 127.0.0.1:{ingest}; chunk_size 4096;\n application live {{ live on;\n{pushes} }} }} }}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).expect("write nginx.conf");
+    Command::new("nginx")
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-p")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start nginx (apt-get install nginx libnginx-mod-rtmp)")
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are 14th and 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Writes every transmit of a session to a blocking socket.
+fn write_transmits<S: Session>(session: &mut S, socket: &mut TcpStream) -> std::io::Result<()> {
+    while let Some(transmit) = session.poll_transmit() {
+        for piece in transmit.pieces {
+            socket.write_all(&piece)?;
+        }
+    }
+    Ok(())
+}
+
+fn publish(port: u16, clock: Arc<Clock>, total_frames: u64, stop: Arc<AtomicBool>) {
+    let mut socket = TcpStream::connect(("127.0.0.1", port)).expect("connect to relay");
+    socket.set_nodelay(true).expect("nodelay");
+    let config = ClientConfig {
+        app: "live".into(),
+        tc_url: format!("rtmp://127.0.0.1:{port}/live"),
+        stream_key: "K".into(),
+    };
+    let mut session = ClientSession::new(Instant::now(), [1; 1528], config, Limits::default());
+    write_transmits(&mut session, &mut socket).expect("handshake");
+    let mut buf = vec![0u8; 65536];
+    while !session.is_live() {
+        let n = socket.read(&mut buf).expect("read from relay");
+        assert!(n > 0, "relay closed during publish setup");
+        session
+            .handle_input(Instant::now(), Bytes::copy_from_slice(&buf[..n]))
+            .expect("rtmp");
+        write_transmits(&mut session, &mut socket).expect("write");
+        while let Some(event) = session.poll_event() {
+            if let ClientEvent::Rejected { reason } = event {
+                panic!("relay refused the publish: {reason}");
+            }
+        }
+    }
+    // Drain whatever the relay sends (acks, pings) so it never blocks on us.
+    let mut reader = socket.try_clone().expect("clone");
+    std::thread::spawn(move || while matches!(reader.read(&mut buf), Ok(n) if n > 0) {});
+
+    let video = Track {
+        id: TrackId::VIDEO,
+        timescale: 1000,
+        config: CodecConfig::Video {
+            codec: VideoCodec::H264,
+            record: Bytes::from_static(AVCC_1080P),
+            width: 1920,
+            height: 1080,
+        },
+    };
+    let audio = Track {
+        id: TrackId::AUDIO,
+        timescale: 1000,
+        config: CodecConfig::Audio {
+            codec: AudioCodec::Aac,
+            specific: Bytes::from_static(ASC_48K),
+            sample_rate: 48_000,
+            channels: 2,
+        },
+    };
+    session.send_track_config(&video, 0);
+    session.send_track_config(&audio, 0);
+    let key_payload = Bytes::from(vec![0x65u8; KEYFRAME_BYTES]);
+    let payload = Bytes::from(vec![0x41u8; FRAME_BYTES]);
+    let audio_payload = Bytes::from(vec![0x21u8; AUDIO_BYTES]);
+    let start = Instant::now();
+    let mut next_audio_us = 0u64;
+    for seq in 0..total_frames {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let due_us = seq * 1_000_000 / FPS;
+        let due = start + Duration::from_micros(due_us);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        while next_audio_us <= due_us {
+            let frame = Frame {
+                track: TrackId::AUDIO,
+                dts: (next_audio_us / 1000) as i64,
+                cts: 0,
+                flags: FrameFlags::KEYFRAME,
+                data: audio_payload.clone(),
+            };
+            session.send_frame(&audio, &frame, frame.dts as u32, 0);
+            next_audio_us += AUDIO_FRAME_US;
+        }
+        let keyframe = seq % GOP == 0;
+        let mut data = (if keyframe { &key_payload } else { &payload }).to_vec();
+        data[..8].copy_from_slice(&seq.to_be_bytes());
+        let frame = Frame {
+            track: TrackId::VIDEO,
+            dts: (due_us / 1000) as i64,
+            cts: 0,
+            flags: if keyframe {
+                FrameFlags::KEYFRAME
+            } else {
+                FrameFlags::NONE
+            },
+            data: Bytes::from(data),
+        };
+        session.send_frame(&video, &frame, frame.dts as u32, 0);
+        clock.sent_us[seq as usize].store(
+            clock.epoch.elapsed().as_micros().max(1) as u64,
+            Ordering::Relaxed,
+        );
+        if write_transmits(&mut session, &mut socket).is_err() {
+            eprintln!("publisher: relay closed the connection");
+            break;
+        }
+    }
+}
+
+fn accept_sinks(
+    listener: TcpListener,
+    sinks: Vec<Arc<SinkStats>>,
+    clock: Arc<Clock>,
+    window: Arc<Mutex<(u64, u64)>>,
+    stop: Arc<AtomicBool>,
+) {
+    for socket in listener.incoming() {
+        let Ok(socket) = socket else { continue };
+        let sinks = sinks.clone();
+        let clock = Arc::clone(&clock);
+        let window = Arc::clone(&window);
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || sink(socket, &sinks, &clock, &window, &stop))
+            .expect("spawn sink thread");
+    }
+}
+
+/// One destination: accepts the relay's publish to `live/oI` and records arrivals.
+fn sink(
+    mut socket: TcpStream,
+    sinks: &[Arc<SinkStats>],
+    clock: &Clock,
+    window: &Mutex<(u64, u64)>,
+    stop: &AtomicBool,
+) {
+    let mut session = ServerSession::new(Instant::now(), [2; 1528], Limits::default());
+    let mut stats: Option<&Arc<SinkStats>> = None;
+    let mut buf = vec![0u8; 256 * 1024];
+    while !stop.load(Ordering::Relaxed) {
+        let n = match socket.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let now_us = clock.epoch.elapsed().as_micros() as u64;
+        if session
+            .handle_input(Instant::now(), Bytes::copy_from_slice(&buf[..n]))
+            .is_err()
+        {
+            return;
+        }
+        while let Some(event) = session.poll_event() {
+            match event {
+                ServerEvent::PublishRequested { name, .. } => {
+                    let index: Option<usize> = name.strip_prefix('o').and_then(|i| i.parse().ok());
+                    stats = index.and_then(|i| sinks.get(i));
+                    session.accept_publish();
+                    if let Some(s) = stats {
+                        s.live.store(true, Ordering::Relaxed);
+                    }
+                }
+                ServerEvent::Media(MediaEvent::Frame(frame)) if frame.track == TrackId::VIDEO => {
+                    let Some(s) = stats else { continue };
+                    let Some(seq) = frame
+                        .data
+                        .get(..8)
+                        .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")))
+                    else {
+                        continue;
+                    };
+                    let (first, last) = *window.lock().expect("window");
+                    if seq >= first && seq < last {
+                        s.received.fetch_add(1, Ordering::Relaxed);
+                        if let Some(sent) = clock
+                            .sent_us
+                            .get(seq as usize)
+                            .map(|t| t.load(Ordering::Relaxed))
+                        {
+                            s.latencies_us
+                                .lock()
+                                .expect("lat")
+                                .push(now_us.saturating_sub(sent));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if write_transmits(&mut session, &mut socket).is_err() {
+            return;
+        }
+    }
+}
