@@ -140,8 +140,9 @@ impl PushOutput {
         let subscriber = self.stream.subscribe(self.ctx.queue);
         let result = self.forward(&mut pump, &subscriber).await;
         self.stream.unsubscribe(&subscriber);
-        self.stats
-            .add(&self.stats.dropped, subscriber.dropped_frames());
+        let dropped = subscriber.dropped_frames();
+        self.stats.add(&self.stats.dropped, dropped);
+        tracing::info!(stream = self.stream.name(), output = %self.stats.name, dropped, ok = result.is_ok(), "push session ended");
         if result.is_ok() {
             pump.session.finish();
             let _ = compio::time::timeout(Duration::from_secs(2), pump.flush()).await;
