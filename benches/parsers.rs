@@ -70,7 +70,8 @@ fn decode_all(input: &[u8], read_size: usize) -> usize {
 
 fn chunk_decoder(c: &mut Criterion) {
     let mut group = c.benchmark_group("chunk_decoder");
-    for (name, input) in [("synthetic_1080p", synthetic())] {
+    {
+        let (name, input) = ("synthetic_1080p", synthetic());
         let messages = decode_all(&input, 64 * 1024);
         eprintln!("{name}: {} bytes, {messages} messages", input.len());
         assert!(messages > 20, "{name} must decode as a real stream");
