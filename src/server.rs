@@ -109,33 +109,31 @@ pub fn run(config: Config) -> Result<(), String> {
 
     print_banner(&config, engine, workers);
 
-    let listeners = Arc::new(std::sync::Mutex::new(listeners));
-    let pushes = Arc::new(std::sync::Mutex::new(pushes));
+    // Each worker gets its own listeners and every `workers`-th push output, so
+    // outputs spread evenly over the cores.
+    let mut setups: Vec<(Option<ListenerSet>, Vec<PushSpec>)> = listeners
+        .into_iter()
+        .map(|listener| (Some(listener), Vec::new()))
+        .collect();
+    for (i, push) in pushes.into_iter().enumerate() {
+        if let Some(setup) = setups.get_mut(i % workers) {
+            setup.1.push(push);
+        }
+    }
+    let setups: Arc<Vec<std::sync::Mutex<Option<(Option<ListenerSet>, Vec<PushSpec>)>>>> = Arc::new(
+        setups
+            .into_iter()
+            .map(|s| std::sync::Mutex::new(Some(s)))
+            .collect(),
+    );
     let worker_ctx = Arc::clone(&ctx);
     let handles = Workers::start(workers, engine, move |index| {
         let ctx = Arc::clone(&worker_ctx);
-        let mine = listeners.lock().ok().and_then(|mut l| {
-            l.iter()
-                .position(|(i, _, _)| *i == index)
-                .map(|p| l.remove(p))
-        });
-        let my_pushes: Vec<PushSpec> = pushes
-            .lock()
-            .map(|mut all| {
-                let mut taken = Vec::new();
-                let mut i = 0;
-                while i < all.len() {
-                    // Spread outputs over the workers round-robin.
-                    if (i + index) % workers == 0 || all.len() <= i {
-                        taken.push(all.remove(i));
-                    } else {
-                        i += 1;
-                    }
-                }
-                taken
-            })
-            .unwrap_or_default();
-        async move { worker_main(ctx, mine, my_pushes).await }
+        let (listeners, pushes) = setups
+            .get(index)
+            .and_then(|slot| slot.lock().ok()?.take())
+            .unwrap_or((None, Vec::new()));
+        async move { worker_main(ctx, listeners, pushes).await }
     })
     .map_err(|e| format!("cannot start workers: {e}"))?;
 
