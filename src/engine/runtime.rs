@@ -6,6 +6,9 @@ use compio::runtime::{Runtime, RuntimeBuilder};
 
 use crate::config::EngineKind;
 
+/// Capacity of each worker's queue of wakes from other threads.
+const REMOTE_WAKE_QUEUE: usize = 16 * 1024;
+
 /// The I/O mechanism the workers run on, decided once at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineChoice {
@@ -77,7 +80,14 @@ impl Workers {
             let handle = std::thread::Builder::new()
                 .name(format!("manifold-io-{index}"))
                 .spawn(move || {
-                    let runtime: Runtime = match RuntimeBuilder::new().with_proactor(proactor(choice)).build() {
+                    // Wakes from other cores go through a bounded queue; a full queue
+                    // makes the waking thread (the publisher) yield until it drains.
+                    // Size it for every output of a busy stream waking at once.
+                    let runtime: Runtime = match RuntimeBuilder::new()
+                        .with_proactor(proactor(choice))
+                        .sync_queue_size(REMOTE_WAKE_QUEUE)
+                        .build()
+                    {
                         Ok(rt) => rt,
                         Err(e) => {
                             tracing::error!(worker = index, error = %e, "cannot start the I/O runtime");

@@ -26,7 +26,8 @@ struct StreamState {
     gop_overflow: bool,
     /// The first frame after a publisher returns is marked DISCONTINUITY.
     mark_discontinuity: bool,
-    subscribers: Vec<Arc<Subscriber>>,
+    /// Copy-on-write, so the publisher can fan out after releasing the lock.
+    subscribers: Arc<Vec<Arc<Subscriber>>>,
     live_waiters: Vec<Waker>,
     frames_in: u64,
     bytes_in: u64,
@@ -34,6 +35,10 @@ struct StreamState {
 }
 
 /// A named stream. The publisher pushes; every subscriber has its own bounded queue.
+///
+/// The stream's lock guards its state only: no waker is ever woken while it is held.
+/// (Waking a task on another core can wait for that core's wake queue to drain;
+/// that core may be waiting for this lock.)
 #[derive(Debug)]
 pub struct Stream {
     name: String,
@@ -112,9 +117,9 @@ impl Stream {
         state.gop.clear();
         state.gop_bytes = 0;
         state.gop_overflow = false;
-        for waker in state.live_waiters.drain(..) {
-            waker.wake();
-        }
+        let waiters = std::mem::take(&mut state.live_waiters);
+        drop(state);
+        waiters.into_iter().for_each(Waker::wake);
         Some(PublisherGuard {
             stream: Arc::clone(self),
             id,
@@ -123,14 +128,17 @@ impl Stream {
 
     fn unpublish(&self, id: u64, now: Instant) -> u64 {
         let mut state = self.lock();
-        if state.publisher == Some(id) {
-            state.publisher = None;
-            state.publisher_gone_at = Some(now);
-            for sub in &state.subscribers {
-                sub.push(StreamItem::PublisherGone);
-            }
+        if state.publisher != Some(id) {
+            return state.generation;
         }
-        state.generation
+        state.publisher = None;
+        state.publisher_gone_at = Some(now);
+        let (subscribers, generation) = (Arc::clone(&state.subscribers), state.generation);
+        drop(state);
+        for sub in subscribers.iter() {
+            sub.push(StreamItem::PublisherGone);
+        }
+        generation
     }
 
     /// Ends the stream if no publisher came back since `generation`: subscribers get
@@ -140,14 +148,14 @@ impl Stream {
         if state.publisher.is_some() || state.generation != generation {
             return false;
         }
-        for sub in state.subscribers.drain(..) {
-            sub.close();
-        }
+        let subscribers = std::mem::take(&mut state.subscribers);
         state.tracks.clear();
         state.metadata = None;
         state.gop.clear();
         state.gop_bytes = 0;
         state.publisher_gone_at = None;
+        drop(state);
+        subscribers.iter().for_each(|sub| sub.close());
         true
     }
 
@@ -158,7 +166,9 @@ impl Stream {
             Some(existing) => *existing = Arc::clone(&track),
             None => state.tracks.push(Arc::clone(&track)),
         }
-        for sub in &state.subscribers {
+        let subscribers = Arc::clone(&state.subscribers);
+        drop(state);
+        for sub in subscribers.iter() {
             sub.push(StreamItem::Track(Arc::clone(&track)));
         }
     }
@@ -167,7 +177,9 @@ impl Stream {
         let metadata = Arc::new(metadata);
         let mut state = self.lock();
         state.metadata = Some(Arc::clone(&metadata));
-        for sub in &state.subscribers {
+        let subscribers = Arc::clone(&state.subscribers);
+        drop(state);
+        for sub in subscribers.iter() {
             sub.push(StreamItem::Metadata(Arc::clone(&metadata)));
         }
     }
@@ -200,7 +212,9 @@ impl Stream {
                 }
             }
         }
-        for sub in &state.subscribers {
+        let subscribers = Arc::clone(&state.subscribers);
+        drop(state);
+        for sub in subscribers.iter() {
             sub.push(StreamItem::Frame(frame.clone()));
         }
     }
@@ -222,12 +236,22 @@ impl Stream {
         if state.publisher.is_none() && state.publisher_gone_at.is_some() {
             sub.push(StreamItem::PublisherGone);
         }
-        state.subscribers.push(Arc::clone(&sub));
+        let mut list = Vec::with_capacity(state.subscribers.len() + 1);
+        list.extend(state.subscribers.iter().cloned());
+        list.push(Arc::clone(&sub));
+        state.subscribers = Arc::new(list);
         sub
     }
 
     pub fn unsubscribe(&self, sub: &Arc<Subscriber>) {
-        self.lock().subscribers.retain(|s| !Arc::ptr_eq(s, sub));
+        let mut state = self.lock();
+        let list: Vec<_> = state
+            .subscribers
+            .iter()
+            .filter(|s| !Arc::ptr_eq(s, sub))
+            .cloned()
+            .collect();
+        state.subscribers = Arc::new(list);
     }
 
     /// Resolves once a publisher holds the stream.
@@ -237,7 +261,9 @@ impl Stream {
             if state.publisher.is_some() {
                 Poll::Ready(())
             } else {
-                state.live_waiters.push(cx.waker().clone());
+                if !state.live_waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                    state.live_waiters.push(cx.waker().clone());
+                }
                 Poll::Pending
             }
         })
@@ -247,11 +273,10 @@ impl Stream {
     /// Ends every subscriber (server shutdown).
     pub fn shutdown(&self) {
         let mut state = self.lock();
-        for sub in state.subscribers.drain(..) {
-            sub.close();
-        }
-        for waker in state.live_waiters.drain(..) {
-            waker.wake();
-        }
+        let subscribers = std::mem::take(&mut state.subscribers);
+        let waiters = std::mem::take(&mut state.live_waiters);
+        drop(state);
+        subscribers.iter().for_each(|sub| sub.close());
+        waiters.into_iter().for_each(Waker::wake);
     }
 }
