@@ -1,0 +1,139 @@
+//! The command line: --version, --help, check-config (file, line and key in errors),
+//! the embedded default, and clear startup errors.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::run_output;
+
+fn manifold() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_manifold"))
+}
+
+#[test]
+fn version_and_help() {
+    let mut cmd = manifold();
+    cmd.arg("--version");
+    let (status, out, _) = run_output(cmd, "manifold --version", Duration::from_secs(10));
+    assert!(status.success());
+    assert_eq!(
+        out.trim(),
+        format!("manifold {}", env!("CARGO_PKG_VERSION"))
+    );
+    let mut cmd = manifold();
+    cmd.arg("--help");
+    let (status, out, _) = run_output(cmd, "manifold --help", Duration::from_secs(10));
+    assert!(status.success());
+    assert!(out.contains("check-config FILE"), "{out}");
+    let mut cmd = manifold();
+    cmd.arg("--bogus");
+    let (status, _, err) = run_output(cmd, "manifold --bogus", Duration::from_secs(10));
+    assert_eq!(status.code(), Some(2));
+    assert!(err.contains("unrecognised arguments"), "{err}");
+}
+
+#[test]
+fn check_config_prints_the_effective_config() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("good.toml");
+    std::fs::write(&path, "[[stream]]\nname = \"main\"\nkey = \"K\"\n  [[stream.push]]\n  name = \"yt\"\n  url = \"rtmp://a.rtmp.youtube.com/live2\"\n  key = \"secret\"\n").expect("write");
+    let mut cmd = manifold();
+    cmd.arg("check-config").arg(&path);
+    let (status, out, err) = run_output(cmd, "check-config", Duration::from_secs(10));
+    assert!(status.success(), "{err}");
+    // Defaults are filled in: the effective config, not an echo of the file.
+    assert!(out.contains("listen = \"0.0.0.0:1935\""), "{out}");
+    assert!(out.contains("grace_period_seconds = 10"), "{out}");
+    assert!(out.contains("name = \"yt\""), "{out}");
+}
+
+#[test]
+fn check_config_names_file_line_and_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[[stream]]\nname = \"main\"\nkey = \"K\"\n\n  [[stream.push]]\n  name = \"yt\"\n  url = \"http://example.invalid/live\"\n").expect("write");
+    let mut cmd = manifold();
+    cmd.arg("check-config").arg(&path);
+    let (status, _, err) = run_output(cmd, "check-config", Duration::from_secs(10));
+    assert_eq!(status.code(), Some(1));
+    let expected = format!(
+        "{}:7: key `stream[0].push[0].url`: URL must start with rtmp:// or rtmps://",
+        path.display()
+    );
+    assert!(err.contains(&expected), "expected {expected:?} in {err:?}");
+
+    std::fs::write(
+        &path,
+        "[rtmp]\nlisten = \"0.0.0.0:1935\"\nlisten_typo = 1\n",
+    )
+    .expect("write");
+    let mut cmd = manifold();
+    cmd.arg("check-config").arg(&path);
+    let (status, _, err) = run_output(cmd, "check-config", Duration::from_secs(10));
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        err.contains(&format!("{}:3", path.display())) && err.contains("listen_typo"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_embedded_default_passes_check_config() {
+    let mut cmd = manifold();
+    cmd.arg("print-default-config");
+    let (status, out, _) = run_output(cmd, "print-default-config", Duration::from_secs(10));
+    assert!(status.success());
+    assert!(out.contains("allow_undeclared = true"), "{out}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("default.toml");
+    std::fs::write(&path, out).expect("write");
+    let mut cmd = manifold();
+    cmd.arg("check-config").arg(&path);
+    let (status, _, err) = run_output(cmd, "check-config", Duration::from_secs(10));
+    assert!(status.success(), "{err}");
+}
+
+#[test]
+fn a_busy_port_is_a_clear_startup_error() {
+    // Held without SO_REUSEPORT, so Manifold's reuseport bind must fail.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("busy.toml");
+    std::fs::write(&path, format!("[rtmp]\nlisten = \"127.0.0.1:{port}\"\n")).expect("write");
+    let mut cmd = manifold();
+    cmd.arg("--config").arg(&path);
+    let (status, _, err) = run_output(cmd, "manifold on a busy port", Duration::from_secs(10));
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port} (rtmp.listen)")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_certificate_is_a_clear_startup_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("tls.toml");
+    let port = common::free_port();
+    let tls_port = common::free_port();
+    std::fs::write(
+        &path,
+        format!("[rtmp]\nlisten = \"127.0.0.1:{port}\"\ntls_listen = \"127.0.0.1:{tls_port}\"\ntls_cert = \"/nonexistent/cert.pem\"\ntls_key = \"/nonexistent/key.pem\"\n"),
+    )
+    .expect("write");
+    let mut cmd = manifold();
+    cmd.arg("--config").arg(&path);
+    let (status, _, err) = run_output(
+        cmd,
+        "manifold with a missing certificate",
+        Duration::from_secs(10),
+    );
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        err.contains("RTMPS certificate") && err.contains("/nonexistent/cert.pem"),
+        "{err}"
+    );
+}
