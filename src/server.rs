@@ -111,7 +111,7 @@ pub fn run(config: Config) -> Result<(), String> {
 
     // Each worker gets its own listeners and every `workers`-th push output, so
     // outputs spread evenly over the cores.
-    let mut setups: Vec<(Option<ListenerSet>, Vec<PushSpec>)> = listeners
+    let mut setups: Vec<WorkerSetup> = listeners
         .into_iter()
         .map(|listener| (Some(listener), Vec::new()))
         .collect();
@@ -120,7 +120,7 @@ pub fn run(config: Config) -> Result<(), String> {
             setup.1.push(push);
         }
     }
-    let setups: Arc<Vec<std::sync::Mutex<Option<(Option<ListenerSet>, Vec<PushSpec>)>>>> = Arc::new(
+    let setups: Arc<Vec<std::sync::Mutex<Option<WorkerSetup>>>> = Arc::new(
         setups
             .into_iter()
             .map(|s| std::sync::Mutex::new(Some(s)))
@@ -153,6 +153,9 @@ pub fn run(config: Config) -> Result<(), String> {
     drop(handles);
     Ok(())
 }
+
+/// What one worker starts with: its listeners and its share of the push outputs.
+type WorkerSetup = (Option<ListenerSet>, Vec<PushSpec>);
 
 type ListenerSet = (
     usize,
