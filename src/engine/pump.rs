@@ -111,7 +111,12 @@ impl<S: Session> Pump<S> {
 
     /// Writes everything the session wants to send.
     pub async fn flush(&mut self) -> io::Result<()> {
-        let mut pieces = Vec::new();
+        // Usually one transmit: send its pieces as they are, without a new vector.
+        let mut pieces = self
+            .session
+            .poll_transmit()
+            .map(|t| t.pieces)
+            .unwrap_or_default();
         while let Some(transmit) = self.session.poll_transmit() {
             pieces.extend(transmit.pieces);
         }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use compio::net::TcpStream;
-use protocol_parsers::Session;
 use protocol_parsers::rtmp::media::MediaEvent;
 use protocol_parsers::rtmp::{ServerEvent, ServerSession};
 
@@ -13,7 +12,7 @@ use crate::engine::{Pump, Transport, Wake, handshake_random};
 use crate::outputs::Forwarder;
 use crate::outputs::forwarder::Forwarded;
 use crate::server::ServerContext;
-use crate::stream::{PublisherGuard, Stream, StreamItem, Subscriber};
+use crate::stream::{PublisherGuard, Stream, Subscriber};
 
 enum Role {
     Undecided,
@@ -49,17 +48,10 @@ pub async fn serve(
         let wake = match &role {
             Role::Playing { subscriber, .. } => {
                 let subscriber = Arc::clone(subscriber);
-                pump.next(async move {
-                    let mut items = Vec::new();
-                    let more = subscriber.next_batch(&mut items).await;
-                    (items, more)
-                })
-                .await
+                batch.clear();
+                pump.next(subscriber.next_batch(&mut batch)).await
             }
-            _ => {
-                pump.next(std::future::pending::<(Vec<StreamItem>, bool)>())
-                    .await
-            }
+            _ => pump.next(std::future::pending::<bool>()).await,
         };
         let wake = match wake {
             Ok(wake) => wake,
@@ -68,8 +60,7 @@ pub async fn serve(
         match wake {
             Wake::Closed => break "peer closed the connection".to_owned(),
             Wake::Input | Wake::Timer => {}
-            Wake::Other((items, more)) => {
-                batch = items;
+            Wake::Other(more) => {
                 if let Role::Playing { forwarder, .. } = &mut role {
                     let mut ended = !more;
                     for item in &batch {
@@ -77,7 +68,6 @@ pub async fn serve(
                             ended = true;
                         }
                     }
-                    batch.clear();
                     if ended {
                         let _ = pump.flush().await;
                         break "stream ended".to_owned();
@@ -202,6 +192,3 @@ fn handle_event(
         _ => None,
     }
 }
-
-#[allow(dead_code)]
-fn assert_session<S: Session>() {}

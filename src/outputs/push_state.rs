@@ -1,6 +1,8 @@
 //! An output's state and counters, shared with the admin API and metrics.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use crate::stream::Subscriber;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +36,12 @@ pub struct OutputStats {
     state: Mutex<(OutputState, Option<String>)>,
     pub bytes: AtomicU64,
     pub frames: AtomicU64,
-    pub dropped: AtomicU64,
+    /// Frames dropped by queues of finished sessions; see `dropped_frames`.
+    dropped: AtomicU64,
     pub reconnects: AtomicU64,
+    /// The live session's queue, whose drop count is read as it happens, so a
+    /// stalled output shows its drops while it is stalled.
+    current: Mutex<Option<Arc<Subscriber>>>,
 }
 
 impl OutputStats {
@@ -48,7 +54,36 @@ impl OutputStats {
             frames: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            current: Mutex::new(None),
         }
+    }
+
+    pub fn attach(&self, subscriber: &Arc<Subscriber>) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(subscriber));
+    }
+
+    /// Folds the finished session's drops into the total.
+    pub fn detach(&self) {
+        if let Some(sub) = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            self.dropped
+                .fetch_add(sub.dropped_frames(), Ordering::Relaxed);
+        }
+    }
+
+    /// Frames dropped because this output fell behind, over all its sessions.
+    pub fn dropped_frames(&self) -> u64 {
+        let live = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(0, |s| s.dropped_frames());
+        self.dropped.load(Ordering::Relaxed) + live
     }
 
     pub fn state(&self) -> OutputState {

@@ -138,10 +138,11 @@ impl PushOutput {
         self.stats.set_state(OutputState::Live);
         tracing::info!(stream = self.stream.name(), output = %self.stats.name, destination = %self.target.redacted(), "push live");
         let subscriber = self.stream.subscribe(self.ctx.queue);
+        self.stats.attach(&subscriber);
         let result = self.forward(&mut pump, &subscriber).await;
         self.stream.unsubscribe(&subscriber);
+        self.stats.detach();
         let dropped = subscriber.dropped_frames();
-        self.stats.add(&self.stats.dropped, dropped);
         tracing::info!(stream = self.stream.name(), output = %self.stats.name, dropped, ok = result.is_ok(), "push session ended");
         if result.is_ok() {
             pump.session.finish();
@@ -158,21 +159,18 @@ impl PushOutput {
     ) -> Result<Ended, String> {
         let mut forwarder = Forwarder::default();
         let mut written = pump.bytes_written;
+        let mut items = Vec::new();
         loop {
-            let sub = Arc::clone(subscriber);
+            items.clear();
             let wake = pump
-                .next(async move {
-                    let mut items = Vec::new();
-                    let more = sub.next_batch(&mut items).await;
-                    (items, more)
-                })
+                .next(subscriber.next_batch(&mut items))
                 .await
                 .map_err(|e| e.to_string())?;
             let mut ended = false;
             match wake {
                 Wake::Closed => return Err("destination closed the connection".into()),
                 Wake::Input | Wake::Timer => {}
-                Wake::Other((items, more)) => {
+                Wake::Other(more) => {
                     ended = !more;
                     let mut frames = 0;
                     for item in &items {
