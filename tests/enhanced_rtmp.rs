@@ -73,11 +73,7 @@ fn sink(listener: TcpListener, events: mpsc::Sender<MediaEvent>) {
         while let Some(event) = session.poll_event() {
             match event {
                 ServerEvent::PublishRequested { .. } => session.accept_publish(),
-                ServerEvent::Media(media) => {
-                    if events.send(media).is_err() {
-                        return;
-                    }
-                }
+                ServerEvent::Media(media) if events.send(media).is_err() => return,
                 _ => {}
             }
         }
@@ -136,7 +132,9 @@ fn hevc_passes_through_with_enhanced_rtmp_headers() {
         flush(&mut session, &mut socket);
         // Frames sent before the push is live would reach it only from the last
         // keyframe (the GOP cache); wait so every frame is expected.
-        server.log.wait_for_line(&["push live", "output=sink"], Duration::from_secs(10));
+        server
+            .log
+            .wait_for_line(&["push live", "output=sink"], Duration::from_secs(10));
         let sent = frames();
         for frame in &sent {
             session.send_frame(&track, frame, frame.dts as u32, frame.cts);
