@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::ffprobe::{self, Packet};
+use common::ffprobe::{self, Packet, assert_monotonic, video};
 use common::{ENGINES, Manifold, Nginx, clip, publish, signal, test_media, wait_exit, wait_for};
 
 /// `[ingest]` plus one declared stream `main` (publish key `K`) pushing to each
@@ -92,10 +92,6 @@ fn wait_idle(server: &Manifold, names: &[&str], timeout: Duration) {
     );
 }
 
-fn video(packets: &[Packet]) -> Vec<&Packet> {
-    packets.iter().filter(|p| p.video).collect()
-}
-
 /// What identifies a frame: payload size, keyframe flag, composition offset.
 fn identity(packets: &[&Packet]) -> Vec<(u64, bool, i64)> {
     packets
@@ -119,25 +115,6 @@ fn assert_same_frames(what: &str, got: &[(u64, bool, i64)], want: &[(u64, bool, 
         got.len(),
         want.len()
     );
-}
-
-/// Decode timestamps never go back, per track.
-fn assert_monotonic(what: &str, packets: &[Packet]) {
-    for kind in [true, false] {
-        let dts: Vec<i64> = packets
-            .iter()
-            .filter(|p| p.video == kind)
-            .map(|p| p.dts)
-            .collect();
-        if let Some(w) = dts.windows(2).find(|w| w[0] > w[1]) {
-            panic!(
-                "{what}: {} timestamps go backwards: {} then {}",
-                if kind { "video" } else { "audio" },
-                w[0],
-                w[1]
-            );
-        }
-    }
 }
 
 /// The destination recorded every video frame of the source, in order and intact,

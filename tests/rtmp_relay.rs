@@ -8,15 +8,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::ffprobe::{self, Packet};
+use common::ffprobe::{self, Packet, assert_monotonic, video};
 use common::{ENGINES, Manifold, Nginx, clip, publish, wait_exit};
 
 /// Frames per GOP of the test clip (2 s at 30 fps).
 const GOP: usize = 60;
-
-fn video(packets: &[Packet]) -> Vec<&Packet> {
-    packets.iter().filter(|p| p.video).collect()
-}
 
 /// Checks one destination's recording against the source: codecs, size, frame
 /// counts within a GOP, monotonic timestamps, identical composition offsets.
@@ -57,18 +53,7 @@ fn assert_received(what: &str, recording: &Path, source: &[Packet]) {
         "{what}: first video frame is not a keyframe"
     );
 
-    for kind in [true, false] {
-        let dts: Vec<i64> = received
-            .iter()
-            .filter(|p| p.video == kind)
-            .map(|p| p.dts)
-            .collect();
-        assert!(
-            dts.windows(2).all(|w| w[0] <= w[1]),
-            "{what}: {} timestamps go backwards",
-            if kind { "video" } else { "audio" }
-        );
-    }
+    assert_monotonic(what, &received);
 
     // Align on the source frame the destination started at (sizes identify frames),
     // then every composition offset (pts - dts, B-frame reordering) must match.

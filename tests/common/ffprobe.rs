@@ -100,3 +100,27 @@ pub fn packets(input: &str, read_seconds: Option<u32>) -> Vec<Packet> {
 pub fn file_packets(path: &Path) -> Vec<Packet> {
     packets(&path.display().to_string(), None)
 }
+
+/// The video packets, in order.
+pub fn video(packets: &[Packet]) -> Vec<&Packet> {
+    packets.iter().filter(|p| p.video).collect()
+}
+
+/// Decode timestamps never go back, per track.
+pub fn assert_monotonic(what: &str, packets: &[Packet]) {
+    for kind in [true, false] {
+        let dts: Vec<i64> = packets
+            .iter()
+            .filter(|p| p.video == kind)
+            .map(|p| p.dts)
+            .collect();
+        if let Some(w) = dts.windows(2).find(|w| w[0] > w[1]) {
+            panic!(
+                "{what}: {} timestamps go backwards: {} then {}",
+                if kind { "video" } else { "audio" },
+                w[0],
+                w[1]
+            );
+        }
+    }
+}
