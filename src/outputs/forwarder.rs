@@ -79,7 +79,7 @@ impl Forwarder {
                 }
                 Forwarded::Sent
             }
-            StreamItem::Frame(frame) => self.frame(frame, sink),
+            StreamItem::Frame(frame, _) => self.frame(frame, sink),
             StreamItem::PublisherGone => Forwarded::PublisherGone,
             StreamItem::Ended => Forwarded::Ended,
         }

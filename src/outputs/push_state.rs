@@ -39,6 +39,8 @@ pub struct OutputStats {
     /// Frames dropped by queues of finished sessions; see `dropped_frames`.
     dropped: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Frame reached the stream -> its bytes written to the destination.
+    pub latency: super::LatencyHistogram,
     /// The live session's queue, whose drop count is read as it happens, so a
     /// stalled output shows its drops while it is stalled.
     current: Mutex<Option<Arc<Subscriber>>>,
@@ -54,6 +56,7 @@ impl OutputStats {
             frames: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            latency: super::LatencyHistogram::default(),
             current: Mutex::new(None),
         }
     }

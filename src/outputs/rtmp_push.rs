@@ -12,7 +12,7 @@ use super::forwarder::{Forwarded, Forwarder};
 use super::{OutputState, OutputStats, PushTarget};
 use crate::engine::{Pump, Transport, Wake, handshake_random};
 use crate::server::ServerContext;
-use crate::stream::Stream;
+use crate::stream::{Stream, StreamItem};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A destination that accepts no bytes for this long is treated as dead.
@@ -143,7 +143,16 @@ impl PushOutput {
         self.stream.unsubscribe(&subscriber);
         self.stats.detach();
         let dropped = subscriber.dropped_frames();
-        tracing::info!(stream = self.stream.name(), output = %self.stats.name, dropped, ok = result.is_ok(), "push session ended");
+        let micros = |q| self.stats.latency.quantile(q).map_or(0, |d| d.as_micros());
+        tracing::info!(
+            stream = self.stream.name(),
+            output = %self.stats.name,
+            dropped,
+            ok = result.is_ok(),
+            latency_p50_us = micros(0.5),
+            latency_p99_us = micros(0.99),
+            "push session ended"
+        );
         if result.is_ok() {
             pump.session.finish();
             let _ = compio::time::timeout(Duration::from_secs(2), pump.flush()).await;
@@ -160,6 +169,8 @@ impl PushOutput {
         let mut forwarder = Forwarder::default();
         let mut written = pump.bytes_written;
         let mut items = Vec::new();
+        // When each frame of the batch being written reached the stream.
+        let mut sent_at: Vec<Instant> = Vec::new();
         loop {
             items.clear();
             let wake = pump
@@ -174,12 +185,11 @@ impl PushOutput {
                     ended = !more;
                     let mut frames = 0;
                     for item in &items {
-                        match forwarder.forward(item, &mut pump.session) {
-                            Forwarded::Ended => ended = true,
-                            Forwarded::Sent
-                                if matches!(item, crate::stream::StreamItem::Frame(_)) =>
-                            {
-                                frames += 1
+                        match (forwarder.forward(item, &mut pump.session), item) {
+                            (Forwarded::Ended, _) => ended = true,
+                            (Forwarded::Sent, StreamItem::Frame(_, arrived)) => {
+                                frames += 1;
+                                sent_at.extend(*arrived);
                             }
                             _ => {}
                         }
@@ -204,6 +214,10 @@ impl PushOutput {
                         WRITE_TIMEOUT.as_secs()
                     ));
                 }
+            }
+            let written_at = Instant::now();
+            for arrived in sent_at.drain(..) {
+                self.stats.latency.record(written_at - arrived);
             }
             self.stats
                 .add(&self.stats.bytes, pump.bytes_written - written);

@@ -6,6 +6,7 @@ use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
+use std::time::Instant;
 
 use atomic_waker::AtomicWaker;
 use protocol_parsers::media::{Frame, Track, TrackKind};
@@ -18,7 +19,10 @@ pub enum StreamItem {
     Metadata(Arc<Metadata>),
     /// A new or changed decoder configuration; comes before that track's frames.
     Track(Arc<Track>),
-    Frame(Frame),
+    /// A frame, with the instant the publisher handed it to the stream; `None` for
+    /// frames replayed from the GOP cache to a late joiner (their age says nothing
+    /// about relay latency).
+    Frame(Frame, Option<Instant>),
     /// The publisher went away; outputs stay connected through the grace period.
     PublisherGone,
     /// The stream ended (grace period over, or server shutting down).
@@ -89,7 +93,7 @@ impl Subscriber {
             return;
         }
         match &item {
-            StreamItem::Frame(frame) => {
+            StreamItem::Frame(frame, _) => {
                 if state.skipping {
                     if frame.is_keyframe() && (is_video_frame(frame, &state) || !state.has_video) {
                         state.skipping = false;
@@ -102,7 +106,7 @@ impl Subscriber {
                     || state.bytes + frame.data.len() > self.limits.max_bytes
                 {
                     let before = state.items.len();
-                    state.items.retain(|i| !matches!(i, StreamItem::Frame(_)));
+                    state.items.retain(|i| !matches!(i, StreamItem::Frame(..)));
                     let dropped = before - state.items.len() + 1;
                     self.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
                     state.bytes = 0;
@@ -164,17 +168,20 @@ mod tests {
     use super::*;
 
     fn video(key: bool, dts: i64) -> StreamItem {
-        StreamItem::Frame(Frame {
-            track: TrackId::VIDEO,
-            dts,
-            cts: 0,
-            flags: if key {
-                FrameFlags::KEYFRAME
-            } else {
-                FrameFlags::NONE
+        StreamItem::Frame(
+            Frame {
+                track: TrackId::VIDEO,
+                dts,
+                cts: 0,
+                flags: if key {
+                    FrameFlags::KEYFRAME
+                } else {
+                    FrameFlags::NONE
+                },
+                data: Bytes::from_static(&[0; 100]),
             },
-            data: Bytes::from_static(&[0; 100]),
-        })
+            None,
+        )
     }
 
     fn video_track() -> StreamItem {
@@ -210,7 +217,7 @@ mod tests {
             .items
             .iter()
             .filter_map(|i| match i {
-                StreamItem::Frame(f) => Some(f.dts),
+                StreamItem::Frame(f, _) => Some(f.dts),
                 _ => None,
             })
             .collect();

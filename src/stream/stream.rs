@@ -214,8 +214,9 @@ impl Stream {
         }
         let subscribers = Arc::clone(&state.subscribers);
         drop(state);
+        let now = Instant::now();
         for sub in subscribers.iter() {
-            sub.push(StreamItem::Frame(frame.clone()));
+            sub.push(StreamItem::Frame(frame.clone(), Some(now)));
         }
     }
 
@@ -231,7 +232,7 @@ impl Stream {
             sub.push(StreamItem::Track(Arc::clone(track)));
         }
         for frame in &state.gop {
-            sub.push(StreamItem::Frame(frame.clone()));
+            sub.push(StreamItem::Frame(frame.clone(), None));
         }
         if state.publisher.is_none() && state.publisher_gone_at.is_some() {
             sub.push(StreamItem::PublisherGone);

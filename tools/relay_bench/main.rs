@@ -84,15 +84,15 @@ fn main() {
         "relay-bench: 1 ingest -> N pushes, synthetic 1080p30 ~4.6 Mbit/s, {seconds} s measured per run"
     );
     println!(
-        "| relay | N | CPU % of a core | CPU per output | RSS MiB | frames sent | dropped | latency p50/p99 ms (all) | p50/p99 ms (N-th dest) |"
+        "| relay | N | CPU % of a core | CPU per output | RSS MiB | frames sent | dropped | latency p50/p99 ms (all) | p50/p99 ms (N-th dest) | own: median p50 / worst p99 ms | own: N-th p50/p99 ms |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut results: Vec<(String, usize, f64)> = Vec::new();
     for &n in &outputs {
         for relay in &relays {
             let result = run_case(relay, n, seconds, &manifold);
             println!(
-                "| {relay} | {n} | {:.1} | {:.3} | {:.1} | {} | {} | {:.2} / {:.2} | {:.2} / {:.2} |",
+                "| {relay} | {n} | {:.1} | {:.3} | {:.1} | {} | {} | {:.2} / {:.2} | {:.2} / {:.2} | {} | {} |",
                 result.cpu_percent,
                 result.cpu_percent / n as f64,
                 result.rss_kib as f64 / 1024.0,
@@ -101,7 +101,13 @@ fn main() {
                 result.all_p50,
                 result.all_p99,
                 result.last_p50,
-                result.last_p99
+                result.last_p99,
+                result
+                    .own
+                    .map_or("-".into(), |o| format!("{:.2} / {:.2}", o[0], o[1])),
+                result
+                    .own
+                    .map_or("-".into(), |o| format!("{:.2} / {:.2}", o[2], o[3])),
             );
             results.push((relay.clone(), n, result.cpu_percent));
         }
@@ -136,6 +142,10 @@ fn raise_fd_limit_hint(n: usize) {
 }
 
 struct CaseResult {
+    /// From Manifold's own timestamps (frame reached the stream -> written to the
+    /// socket): median over outputs of their p50, worst p99, and the N-th output's
+    /// p50/p99, in ms.
+    own: Option<[f64; 4]>,
     cpu_percent: f64,
     rss_kib: u64,
     sent: u64,
@@ -221,6 +231,21 @@ fn run_case(relay: &str, n: usize, seconds: u64, manifold: &Path) -> CaseResult 
     let rss_kib = rss_kib(child.id());
     // Let the tail of the window arrive (a slow relay gets 2 s).
     std::thread::sleep(Duration::from_secs(2));
+    // Manifold logs each output's own latency histogram when its push ends: end
+    // them cleanly with SIGTERM before the sinks go away.
+    let own = if relay.starts_with("manifold") {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        own_latency(&work.join("manifold.log"), n)
+    } else {
+        None
+    };
     stop.store(true, Ordering::Relaxed);
     let _ = publisher.join();
     let _ = child.kill();
@@ -243,6 +268,7 @@ fn run_case(relay: &str, n: usize, seconds: u64, manifold: &Path) -> CaseResult 
         .map(|s| s.latencies_us.lock().expect("lat").clone())
         .unwrap_or_default();
     CaseResult {
+        own,
         cpu_percent,
         rss_kib,
         sent,
@@ -252,6 +278,37 @@ fn run_case(relay: &str, n: usize, seconds: u64, manifold: &Path) -> CaseResult 
         last_p50: percentile(&mut last_sink, 0.50),
         last_p99: percentile(&mut last_sink, 0.99),
     }
+}
+
+/// Reads each output's last `push session ended` line.
+fn own_latency(log: &Path, n: usize) -> Option<[f64; 4]> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let field = |line: &str, key: &str| -> Option<f64> {
+        let start = line.find(key)? + key.len();
+        line[start..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    let mut per_output = vec![None; n];
+    for line in text.lines().filter(|l| l.contains("push session ended")) {
+        let Some(index) = field(line, "output=o") else {
+            continue;
+        };
+        if let (Some(slot), Some(p50), Some(p99)) = (
+            per_output.get_mut(index as usize),
+            field(line, "latency_p50_us="),
+            field(line, "latency_p99_us="),
+        ) {
+            *slot = Some((p50 / 1000.0, p99 / 1000.0));
+        }
+    }
+    let known: Vec<(f64, f64)> = per_output.iter().flatten().copied().collect();
+    let (last_p50, last_p99) = (*per_output.last()?)?;
+    let mut p50s: Vec<u64> = known.iter().map(|(p50, _)| (p50 * 1000.0) as u64).collect();
+    let worst_p99 = known.iter().map(|(_, p99)| *p99).fold(0.0, f64::max);
+    Some([percentile(&mut p50s, 0.5), worst_p99, last_p50, last_p99])
 }
 
 fn percentile(values: &mut [u64], p: f64) -> f64 {
@@ -316,9 +373,9 @@ fn start_relay(
         return Command::new(manifold)
             .arg("--config")
             .arg(&path)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(std::fs::File::create(dir.join("manifold.log")).expect("log file"))
             .spawn()
             .expect("start manifold");
     }
