@@ -81,15 +81,17 @@ impl ChunkDecoder {
             } else {
                 self.streams.get(&chunk.csid).map_or(0, |s| s.remaining)
             };
-            let body_len = remaining.min(self.chunk_size) as usize;
-            if self.input.len() < chunk.header_len + body_len {
-                return Ok(None);
-            }
+            // Reject an oversized message on its header, before waiting for (and
+            // buffering) a chunk of it.
             if chunk.starts_message && chunk.header.length > self.max_message_len {
                 return Err(ChunkError::MessageTooLarge {
                     len: chunk.header.length,
                     max: self.max_message_len,
                 });
+            }
+            let body_len = remaining.min(self.chunk_size) as usize;
+            if self.input.len() < chunk.header_len + body_len {
+                return Ok(None);
             }
             self.input.advance(chunk.header_len);
             let body = self.input.split_to(body_len);
