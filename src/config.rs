@@ -387,7 +387,7 @@ impl Config {
                         Seg::Key(key),
                     ]
                 };
-                if push.name.is_empty() || !valid_name(&push.name) {
+                if !valid_name(&push.name) {
                     return Err(invalid(
                         at("name"),
                         format!("{:?} is not a valid output name", push.name),
@@ -416,7 +416,9 @@ impl Config {
     }
 }
 
-fn valid_name(name: &str) -> bool {
+/// Stream and output names appear in URLs and file names: letters, digits, `-_.`,
+/// at most 128 bytes, never `.` or `..`. Undeclared streams are named by this rule too.
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && name

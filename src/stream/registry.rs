@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::stream::{PublisherGuard, Stream};
-use crate::config::Config;
+use crate::config::{Config, valid_name};
 
 /// The RTMP application every publish and play URL uses: `rtmp://HOST/live/KEY`.
 pub const APP: &str = "live";
@@ -137,16 +137,6 @@ impl Registry {
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
     }
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && name != "."
-        && name != ".."
 }
 
 /// Compares secrets without an early exit, so timing does not reveal a prefix.
