@@ -2,6 +2,10 @@
 //!
 //! This crate holds all I/O, threads and policy; wire formats and connection state
 //! machines live in the sans-IO `protocol-parsers` crate.
+//!
+//! No `unsafe` anywhere yet; when the FFI (codecs) and engine modules need it, they
+//! opt in locally with `#[allow(unsafe_code)]` and a comment stating the invariant.
+#![deny(unsafe_code)]
 
 pub mod config;
 pub mod engine;
