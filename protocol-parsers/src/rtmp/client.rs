@@ -53,7 +53,6 @@ const TX_PUBLISH: f64 = 5.0;
 pub struct ClientSession {
     config: ClientConfig,
     handshake: Option<Box<ClientHandshake>>,
-    handshake_transmit: Option<Bytes>,
     conn: ChunkConnection,
     limits: Limits,
     step: Step,
@@ -65,12 +64,14 @@ pub struct ClientSession {
 impl ClientSession {
     pub fn new(now: Instant, random: [u8; 1528], config: ClientConfig, limits: Limits) -> Self {
         let mut handshake = ClientHandshake::new(random, 0);
-        let handshake_transmit = handshake.poll_transmit();
+        let mut conn = ChunkConnection::new(&limits);
+        if let Some(c0c1) = handshake.poll_transmit() {
+            conn.send_raw(c0c1);
+        }
         Self {
             config,
             handshake: Some(Box::new(handshake)),
-            handshake_transmit,
-            conn: ChunkConnection::new(&limits),
+            conn,
             deadline: Some(now + limits.rtmp_handshake_timeout),
             limits,
             step: Step::Handshake,
@@ -230,7 +231,7 @@ impl Session for ClientSession {
         if let Some(handshake) = &mut self.handshake {
             let status = handshake.handle_input(&data)?;
             if let Some(out) = handshake.poll_transmit() {
-                self.handshake_transmit = Some(out);
+                self.conn.send_raw(out);
             }
             let HandshakeStatus::Done { remaining } = status else {
                 return Ok(());
@@ -256,11 +257,6 @@ impl Session for ClientSession {
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        if let Some(handshake) = self.handshake_transmit.take() {
-            let mut transmit = self.conn.poll_transmit().unwrap_or_default();
-            transmit.pieces.insert(0, handshake);
-            return Some(transmit);
-        }
         self.conn.poll_transmit()
     }
 

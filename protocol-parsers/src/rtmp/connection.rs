@@ -49,6 +49,11 @@ impl ChunkConnection {
             .write_message(csid, ts, type_id, msid, payload, &mut self.pending);
     }
 
+    /// Queues bytes that are not chunks (the handshake), in order with messages.
+    pub fn send_raw(&mut self, bytes: Bytes) {
+        self.pending.push(bytes);
+    }
+
     pub fn send_command(&mut self, msid: u32, command: &Command) {
         let body = command.encode();
         self.send(csid::COMMAND, 0, MessageType::COMMAND_AMF0, msid, &[body]);

@@ -1,8 +1,9 @@
 //! Between RTMP audio/video/data messages (FLV tag bodies) and the `Frame` model.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::message::{MessageType, csid};
+use super::scratch::ScratchBytes;
 use crate::Limits;
 use crate::aac::AudioSpecificConfig;
 use crate::amf0::{self, Amf0Value};
@@ -166,22 +167,16 @@ fn video_dimensions(codec: VideoCodec, record: &Bytes) -> (u32, u32) {
 /// scratch buffer, then the payload `Bytes` unchanged.
 #[derive(Debug, Default)]
 pub(crate) struct MediaMuxer {
-    scratch: BytesMut,
+    scratch: ScratchBytes,
 }
 
 impl MediaMuxer {
-    fn header(&mut self, bytes: &[u8]) -> Bytes {
-        if self.scratch.capacity() - self.scratch.len() < bytes.len() {
-            self.scratch.reserve(2048);
-        }
-        self.scratch.extend_from_slice(bytes);
-        self.scratch.split().freeze()
-    }
-
     pub fn track_config(&mut self, track: &Track) -> (u32, MessageType, Bytes, Bytes) {
         match &track.config {
             CodecConfig::Video { codec, record, .. } => {
-                let header = self.header(flv::video_config_header(*codec).as_bytes());
+                let header = self
+                    .scratch
+                    .copy(flv::video_config_header(*codec).as_bytes());
                 (csid::VIDEO, MessageType::VIDEO, header, record.clone())
             }
             CodecConfig::Audio {
@@ -191,7 +186,8 @@ impl MediaMuxer {
                 channels,
             } => {
                 let header = self
-                    .header(flv::audio_config_header(*codec, *sample_rate, *channels).as_bytes());
+                    .scratch
+                    .copy(flv::audio_config_header(*codec, *sample_rate, *channels).as_bytes());
                 (csid::AUDIO, MessageType::AUDIO, header, specific.clone())
             }
         }
@@ -206,7 +202,11 @@ impl MediaMuxer {
         match &track.config {
             CodecConfig::Video { codec, .. } => {
                 let tag = flv::video_frame_header(*codec, frame.is_keyframe(), cts);
-                (csid::VIDEO, MessageType::VIDEO, self.header(tag.as_bytes()))
+                (
+                    csid::VIDEO,
+                    MessageType::VIDEO,
+                    self.scratch.copy(tag.as_bytes()),
+                )
             }
             CodecConfig::Audio {
                 codec,
@@ -215,7 +215,11 @@ impl MediaMuxer {
                 ..
             } => {
                 let tag = flv::audio_frame_header(*codec, *sample_rate, *channels);
-                (csid::AUDIO, MessageType::AUDIO, self.header(tag.as_bytes()))
+                (
+                    csid::AUDIO,
+                    MessageType::AUDIO,
+                    self.scratch.copy(tag.as_bytes()),
+                )
             }
         }
     }

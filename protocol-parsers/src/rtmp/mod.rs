@@ -8,6 +8,7 @@ mod error;
 pub mod handshake;
 pub mod media;
 pub mod message;
+mod scratch;
 pub mod server;
 
 pub use client::{ClientConfig, ClientEvent, ClientSession};

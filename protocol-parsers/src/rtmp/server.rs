@@ -61,7 +61,6 @@ pub struct ServerSession {
     play_stream: Option<u32>,
     demuxer: MediaDemuxer,
     events: VecDeque<ServerEvent>,
-    handshake_transmit: Option<Bytes>,
     /// Until a publish or play is accepted, the exchange must finish by this instant.
     setup_deadline: Option<Instant>,
     last_input: Instant,
@@ -84,7 +83,6 @@ impl ServerSession {
             play_stream: None,
             demuxer: MediaDemuxer::default(),
             events: VecDeque::new(),
-            handshake_transmit: None,
             last_input: now,
             closed: false,
         }
@@ -368,7 +366,7 @@ impl Session for ServerSession {
             Phase::Handshake(handshake) => {
                 let status = handshake.handle_input(&data)?;
                 if let Some(out) = handshake.poll_transmit() {
-                    self.handshake_transmit = Some(out);
+                    self.conn.send_raw(out);
                 }
                 if let HandshakeStatus::Done { remaining } = status {
                     self.phase = Phase::Chunks;
@@ -396,11 +394,6 @@ impl Session for ServerSession {
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        if let Some(handshake) = self.handshake_transmit.take() {
-            let mut transmit = self.conn.poll_transmit().unwrap_or_default();
-            transmit.pieces.insert(0, handshake);
-            return Some(transmit);
-        }
         self.conn.poll_transmit()
     }
 

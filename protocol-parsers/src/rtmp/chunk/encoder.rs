@@ -1,17 +1,18 @@
 //! Splits outgoing messages into chunks without copying their payloads.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::DEFAULT_CHUNK_SIZE;
 use super::header::{EXTENDED_TIMESTAMP, write_basic_header};
 use crate::rtmp::message::MessageType;
+use crate::rtmp::scratch::ScratchBytes;
 
 /// Writes messages as chunks: a type-0 header, then type-3 headers every
 /// `chunk_size` bytes. Payload pieces are sliced, never copied.
 #[derive(Debug)]
 pub struct ChunkEncoder {
     chunk_size: u32,
-    headers: BytesMut,
+    headers: ScratchBytes,
 }
 
 impl Default for ChunkEncoder {
@@ -24,7 +25,7 @@ impl ChunkEncoder {
     pub fn new() -> Self {
         Self {
             chunk_size: DEFAULT_CHUNK_SIZE,
-            headers: BytesMut::new(),
+            headers: ScratchBytes::default(),
         }
     }
 
@@ -88,10 +89,6 @@ impl ChunkEncoder {
     }
 
     fn push_header(&mut self, header: &[u8], out: &mut Vec<Bytes>) {
-        if self.headers.capacity() - self.headers.len() < header.len() {
-            self.headers.reserve(4096);
-        }
-        self.headers.extend_from_slice(header);
-        out.push(self.headers.split().freeze());
+        out.push(self.headers.copy(header));
     }
 }
