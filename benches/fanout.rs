@@ -15,7 +15,8 @@ fn fanout(c: &mut Criterion) {
     let mut config = Config::default();
     config.ingest.allow_undeclared = true;
     let registry = Registry::new(&config);
-    let publisher = registry.publish("live", "bench").expect("publish");
+    let origin = manifold::stream::Origin::new("rtmp", ([127, 0, 0, 1], 1935).into());
+    let publisher = registry.publish("live", "bench", origin).expect("publish");
     publisher.push_track(Track {
         id: TrackId::VIDEO,
         timescale: 1000,

@@ -65,12 +65,25 @@ pub enum EngineKind {
     Epoll,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// I/O threads; 0 = one per core.
     pub workers: usize,
     pub engine: EngineKind,
+    /// `error | warn | info | debug | trace`, or a `RUST_LOG`-style filter;
+    /// the `RUST_LOG` environment variable overrides it.
+    pub log_level: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            engine: EngineKind::Auto,
+            log_level: "info".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -129,6 +142,9 @@ pub struct AdminConfig {
     pub listen: String,
     /// Bearer token; a random one is generated and printed when absent.
     pub token: Option<String>,
+    /// Whether `/metrics` also needs the token (scrapers can send it with
+    /// `authorization: { credentials: ... }`); off by default.
+    pub metrics_require_token: bool,
 }
 
 impl Default for AdminConfig {
@@ -136,6 +152,7 @@ impl Default for AdminConfig {
         Self {
             listen: "127.0.0.1:9997".into(),
             token: None,
+            metrics_require_token: false,
         }
     }
 }
@@ -263,6 +280,16 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A validation error of an in-memory config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidField {
+    /// Full path, e.g. `stream[0].push[1].url`.
+    pub key: String,
+    /// The last key of the path, e.g. `url`.
+    pub field: &'static str,
+    pub message: String,
+}
+
 /// One step of a key path, for locating a value in the source.
 #[derive(Debug, Clone)]
 enum Seg {
@@ -315,6 +342,24 @@ impl Config {
             .expect("the embedded default config is valid (tested)")
     }
 
+    /// Validates a config built in memory (the admin API's changes); the error
+    /// names the key, e.g. `stream[1].push[0].url`, and its last part.
+    pub fn check(&self) -> Result<(), InvalidField> {
+        self.validate().map_err(|invalid| InvalidField {
+            key: render_path(&invalid.path),
+            field: invalid
+                .path
+                .iter()
+                .rev()
+                .find_map(|seg| match seg {
+                    Seg::Key(key) => Some(*key),
+                    Seg::Index(_) => None,
+                })
+                .unwrap_or_default(),
+            message: invalid.message,
+        })
+    }
+
     pub fn grace_period(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.ingest.grace_period_seconds)
     }
@@ -348,11 +393,36 @@ impl Config {
         addr("http", "listen", &self.http.listen)?;
         addr("admin", "listen", &self.admin.listen)?;
         addr("webrtc", "listen", &self.webrtc.listen)?;
+        if tracing_subscriber::EnvFilter::try_new(&self.server.log_level).is_err() {
+            return Err(invalid(
+                vec![Seg::Key("server"), Seg::Key("log_level")],
+                format!("{:?} is not a log level or filter", self.server.log_level),
+            ));
+        }
+        if self.admin.token.as_deref().is_some_and(|t| t.len() < 8) {
+            return Err(invalid(
+                vec![Seg::Key("admin"), Seg::Key("token")],
+                "the admin token must be at least 8 characters".into(),
+            ));
+        }
         if self.server.workers > 1024 {
             return Err(invalid(
                 vec![Seg::Key("server"), Seg::Key("workers")],
                 "at most 1024 workers".into(),
             ));
+        }
+        for (i, profile) in self.profiles.iter().enumerate() {
+            for (key, value) in [
+                ("video_bitrate", &profile.video_bitrate),
+                ("audio_bitrate", &profile.audio_bitrate),
+            ] {
+                if !value.is_empty() && parse_bitrate(value).is_none() {
+                    return Err(invalid(
+                        vec![Seg::Key("profile"), Seg::Index(i), Seg::Key(key)],
+                        format!("{value:?} is not a bitrate like \"2500k\" or \"6M\""),
+                    ));
+                }
+            }
         }
         for (i, stream) in self.streams.iter().enumerate() {
             let at = |key: &'static str| vec![Seg::Key("stream"), Seg::Index(i), Seg::Key(key)];
@@ -414,6 +484,18 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A bitrate in bits per second from `"2500k"`, `"6M"`, `"6.5m"` or `"800000"`.
+pub fn parse_bitrate(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (number, scale) = match text.as_bytes().last()? {
+        b'k' | b'K' => (text.get(..text.len() - 1)?, 1e3),
+        b'm' | b'M' => (text.get(..text.len() - 1)?, 1e6),
+        _ => (text, 1.0),
+    };
+    let value = number.parse::<f64>().ok()? * scale;
+    (1.0..1e12).contains(&value).then_some(value as u64)
 }
 
 /// Stream and output names appear in URLs and file names: letters, digits, `-_.`,
@@ -485,6 +567,39 @@ fn locate(source: &str, path: &[Seg]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bitrates_parse_with_suffixes() {
+        assert_eq!(parse_bitrate("2500k"), Some(2_500_000));
+        assert_eq!(parse_bitrate("6.5M"), Some(6_500_000));
+        assert_eq!(parse_bitrate("800000"), Some(800_000));
+        assert_eq!(parse_bitrate("fast"), None);
+        assert_eq!(parse_bitrate("k"), None);
+        assert_eq!(parse_bitrate("-5k"), None);
+    }
+
+    #[test]
+    fn in_memory_check_names_the_field() {
+        let mut config = Config::embedded_default();
+        config.streams.push(StreamConfig {
+            name: "main".into(),
+            key: "K".into(),
+            pushes: vec![PushConfig {
+                name: "yt".into(),
+                url: "http://x/live".into(),
+                key: Some("k".into()),
+                profile: None,
+                enabled: true,
+                ca_file: None,
+            }],
+            ..StreamConfig::default()
+        });
+        let err = config.check().unwrap_err();
+        assert_eq!(
+            (err.key.as_str(), err.field),
+            ("stream[0].push[0].url", "url")
+        );
+    }
 
     #[test]
     fn embedded_default_parses() {

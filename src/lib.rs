@@ -7,9 +7,12 @@
 //! opt in locally with `#[allow(unsafe_code)]` and a comment stating the invariant.
 #![deny(unsafe_code)]
 
+pub mod admin;
 pub mod config;
 pub mod engine;
+pub mod events;
 pub mod ingest;
 pub mod outputs;
+pub mod secret;
 pub mod server;
 pub mod stream;

@@ -12,7 +12,7 @@ USAGE:
     manifold print-default-config      print the embedded default config
     manifold --version | --help
 
-Logging: RUST_LOG (e.g. RUST_LOG=manifold=debug); default info.
+Logging: server.log_level in the config; RUST_LOG (e.g. RUST_LOG=manifold=debug)\noverrides it.
 ";
 
 fn main() -> ExitCode {
@@ -54,7 +54,6 @@ fn main() -> ExitCode {
 }
 
 fn serve(path: Option<PathBuf>) -> ExitCode {
-    init_logging();
     let config = match &path {
         Some(path) => match Config::load(path) {
             Ok(config) => config,
@@ -65,7 +64,8 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
         },
         None => Config::embedded_default(),
     };
-    match manifold::server::run(config) {
+    init_logging(&config.server.log_level);
+    match manifold::server::run(config, path) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -74,9 +74,10 @@ fn serve(path: Option<PathBuf>) -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// `RUST_LOG`, when set, overrides `server.log_level`.
+fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

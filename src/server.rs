@@ -6,32 +6,27 @@ use std::time::Duration;
 
 use protocol_parsers::Limits;
 
+use crate::admin::{self, ConfigStore};
 use crate::config::Config;
-use crate::engine::{self, EngineChoice, Workers};
-use crate::outputs::rtmp_push::PushOutput;
-use crate::outputs::{OutputState, OutputStats, PushTarget};
+use crate::engine::{self, EngineChoice, JobQueue, Spawner, Workers};
+use crate::events::EventBus;
+use crate::outputs::{OutputManager, OutputState, PushTarget};
 use crate::stream::{QueueLimits, Registry};
 
-/// What every connection and output task shares.
+/// What every connection, output task and the admin API share.
 #[derive(Debug)]
 pub struct ServerContext {
     pub registry: Arc<Registry>,
     pub limits: Limits,
     pub grace: Duration,
     pub queue: QueueLimits,
-    pub outputs: Vec<Arc<OutputStats>>,
+    pub outputs: OutputManager,
+    pub events: Arc<EventBus>,
 }
 
-/// A push output, ready to be started on a worker.
-struct PushSpec {
-    stream: String,
-    target: PushTarget,
-    tls: Option<Arc<rustls::ClientConfig>>,
-    stats: Arc<OutputStats>,
-}
-
-/// Runs the server until SIGINT or SIGTERM.
-pub fn run(config: Config) -> Result<(), String> {
+/// Runs the server until SIGINT or SIGTERM. `path` is where admin API changes are
+/// persisted (`None`: the embedded default, changes live in memory only).
+pub fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), String> {
     let engine = engine::probe_engine(config.server.engine).map_err(|e| format!("engine: {e}"))?;
     let workers = match config.server.workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -73,67 +68,48 @@ pub fn run(config: Config) -> Result<(), String> {
     }
 
     let registry = Registry::new(&config);
-    let mut pushes = Vec::new();
-    for stream in &config.streams {
-        for push in &stream.pushes {
-            let target = PushTarget::parse(&push.url, push.key.as_deref())
-                .map_err(|e| format!("stream {} push {}: {e}", stream.name, push.name))?;
-            let tls = if target.tls {
-                Some(
-                    engine::client_config(push.ca_file.as_deref())
-                        .map_err(|e| format!("stream {} push {}: {e}", stream.name, push.name))?,
-                )
-            } else {
-                None
-            };
-            let state = if push.enabled {
-                OutputState::Idle
-            } else {
-                OutputState::Disabled
-            };
-            pushes.push(PushSpec {
-                stream: stream.name.clone(),
-                target,
-                tls,
-                stats: Arc::new(OutputStats::new(&stream.name, &push.name, state)),
-            });
-        }
-    }
+    let events = EventBus::new();
+    let spawner = Arc::new(Spawner::new(workers));
     let ctx = Arc::new(ServerContext {
         registry: Arc::clone(&registry),
         limits: Limits::default(),
         grace: config.grace_period(),
         queue: QueueLimits::default(),
-        outputs: pushes.iter().map(|p| Arc::clone(&p.stats)).collect(),
+        outputs: OutputManager::new(Arc::clone(&spawner), Arc::clone(&events)),
+        events,
     });
-
-    print_banner(&config, engine, workers);
-
-    // Each worker gets its own listeners and every `workers`-th push output, so
-    // outputs spread evenly over the cores.
-    let mut setups: Vec<WorkerSetup> = listeners
-        .into_iter()
-        .map(|listener| (Some(listener), Vec::new()))
-        .collect();
-    for (i, push) in pushes.into_iter().enumerate() {
-        if let Some(setup) = setups.get_mut(i % workers) {
-            setup.1.push(push);
+    // Outputs are queued on the workers' job queues; they start with the workers.
+    for stream in &config.streams {
+        for push in &stream.pushes {
+            ctx.outputs
+                .add(&ctx, &stream.name, push.clone())
+                .map_err(|e| {
+                    format!(
+                        "stream {} push {} {}: {}",
+                        stream.name, push.name, e.field, e.message
+                    )
+                })?;
         }
     }
-    let setups: Arc<Vec<std::sync::Mutex<Option<WorkerSetup>>>> = Arc::new(
-        setups
-            .into_iter()
-            .map(|s| std::sync::Mutex::new(Some(s)))
-            .collect(),
-    );
+    let admin_token = config.admin.token.clone();
+    let store = ConfigStore::new(config.clone(), path);
+    let admin = admin::start(&config.admin, engine, Arc::clone(&ctx), store)?;
+
+    print_banner(&config, engine, workers, &admin_token, &admin);
+
+    let listeners: Vec<std::sync::Mutex<Option<ListenerSet>>> = listeners
+        .into_iter()
+        .map(|l| std::sync::Mutex::new(Some(l)))
+        .collect();
+    let listeners = Arc::new(listeners);
     let worker_ctx = Arc::clone(&ctx);
     let handles = Workers::start(workers, engine, move |index| {
         let ctx = Arc::clone(&worker_ctx);
-        let (listeners, pushes) = setups
+        let listeners = listeners
             .get(index)
-            .and_then(|slot| slot.lock().ok()?.take())
-            .unwrap_or((None, Vec::new()));
-        async move { worker_main(ctx, listeners, pushes).await }
+            .and_then(|slot| slot.lock().ok()?.take());
+        let jobs = spawner.queue(index);
+        async move { worker_main(ctx, listeners, jobs).await }
     })
     .map_err(|e| format!("cannot start workers: {e}"))?;
 
@@ -145,17 +121,15 @@ pub fn run(config: Config) -> Result<(), String> {
     while std::time::Instant::now() < deadline
         && ctx
             .outputs
+            .list()
             .iter()
-            .any(|o| matches!(o.state(), OutputState::Live | OutputState::Connecting))
+            .any(|o| matches!(o.stats.state(), OutputState::Live | OutputState::Connecting))
     {
         std::thread::sleep(Duration::from_millis(20));
     }
     drop(handles);
     Ok(())
 }
-
-/// What one worker starts with: its listeners and its share of the push outputs.
-type WorkerSetup = (Option<ListenerSet>, Vec<PushSpec>);
 
 type ListenerSet = (
     usize,
@@ -166,31 +140,18 @@ type ListenerSet = (
 async fn worker_main(
     ctx: Arc<ServerContext>,
     listeners: Option<ListenerSet>,
-    pushes: Vec<PushSpec>,
+    jobs: Option<Arc<JobQueue>>,
 ) {
-    for push in pushes {
-        let Some(stream) = ctx.registry.declared(&push.stream) else {
-            continue;
-        };
-        if push.stats.state() == OutputState::Disabled {
-            continue;
+    if let Some((_, rtmp, rtmps)) = listeners {
+        if let Some((listener, tls)) = rtmps {
+            compio::runtime::spawn(accept_loop(listener, Some(tls), Arc::clone(&ctx))).detach();
         }
-        let output = PushOutput {
-            stream,
-            target: push.target,
-            tls: push.tls,
-            stats: push.stats,
-            ctx: Arc::clone(&ctx),
-        };
-        compio::runtime::spawn(output.run()).detach();
+        compio::runtime::spawn(accept_loop(rtmp, None, ctx)).detach();
     }
-    let Some((_, rtmp, rtmps)) = listeners else {
-        return std::future::pending().await;
-    };
-    if let Some((listener, tls)) = rtmps {
-        compio::runtime::spawn(accept_loop(listener, Some(tls), Arc::clone(&ctx))).detach();
+    match jobs {
+        Some(jobs) => jobs.run().await,
+        None => std::future::pending().await,
     }
-    accept_loop(rtmp, None, ctx).await;
 }
 
 async fn accept_loop(
@@ -239,7 +200,13 @@ fn wait_for_signal() {
     });
 }
 
-fn print_banner(config: &Config, engine: EngineChoice, workers: usize) {
+fn print_banner(
+    config: &Config,
+    engine: EngineChoice,
+    workers: usize,
+    configured_token: &Option<String>,
+    admin: &admin::AdminHandle,
+) {
     let host = |listen: &str| {
         let addr: Option<SocketAddr> = listen.parse().ok();
         match addr {
@@ -262,6 +229,15 @@ fn print_banner(config: &Config, engine: EngineChoice, workers: usize) {
             "Publish:  rtmp://{rtmp}/live/STREAM        (OBS: server rtmp://{rtmp}/live, key STREAM)"
         );
         println!("Watch:    rtmp://{rtmp}/live/STREAM");
+    }
+    let admin_url = format!("http://{}", admin.listen);
+    println!("Admin:    {admin_url}/api/v1/streams   metrics: {admin_url}/metrics");
+    if configured_token.is_none() {
+        // Printed once to the console, never logged: there is no other way to learn it.
+        println!(
+            "Admin token (random, set admin.token to fix it): {}",
+            admin.token
+        );
     }
     if let Some(tls) = &config.rtmp.tls_listen {
         println!("Publish (TLS): rtmps://{}/live/KEY", host(tls));

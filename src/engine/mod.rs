@@ -4,15 +4,19 @@
 //!
 //! `unsafe` is allowed here and in the FFI module only; this module needs none yet.
 
+mod hyper_io;
 mod listener;
 mod pump;
 mod runtime;
+mod spawner;
 mod tls;
 mod transport;
 
+pub use hyper_io::HyperIo;
 pub use listener::reuseport_listener;
 pub use pump::{Pump, Wake};
-pub use runtime::{EngineChoice, Workers, probe_engine};
+pub use runtime::{EngineChoice, Workers, build_runtime, probe_engine};
+pub use spawner::{Job, JobQueue, Spawner};
 pub use tls::{client_config, server_config};
 pub use transport::Transport;
 

@@ -61,6 +61,14 @@ pub fn probe_engine(kind: EngineKind) -> io::Result<EngineChoice> {
     }
 }
 
+/// A single-threaded runtime on the chosen engine, for threads that are not
+/// workers (the admin server).
+pub fn build_runtime(choice: EngineChoice) -> io::Result<Runtime> {
+    RuntimeBuilder::new()
+        .with_proactor(proactor(choice))
+        .build()
+}
+
 /// The worker threads, one runtime each.
 #[derive(Debug)]
 pub struct Workers {

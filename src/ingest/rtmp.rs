@@ -12,7 +12,7 @@ use crate::engine::{Pump, Transport, Wake, handshake_random};
 use crate::outputs::Forwarder;
 use crate::outputs::forwarder::Forwarded;
 use crate::server::ServerContext;
-use crate::stream::{PublisherGuard, Stream, Subscriber};
+use crate::stream::{Origin, PublisherGuard, Stream, Subscriber, ViewerGuard};
 
 enum Role {
     Undecided,
@@ -21,6 +21,7 @@ enum Role {
         stream: Arc<Stream>,
         subscriber: Arc<Subscriber>,
         forwarder: Forwarder,
+        _viewer: ViewerGuard,
     },
 }
 
@@ -99,6 +100,10 @@ pub async fn serve(
         Role::Publishing(guard) => {
             let stream = Arc::clone(guard.stream());
             let generation = guard.release(Instant::now());
+            ctx.events.publish(
+                "stream_gone",
+                serde_json::json!({"stream": stream.name(), "reason": reason}).to_string(),
+            );
             tracing::info!(%peer, stream = stream.name(), %reason, grace_s = ctx.grace.as_secs(), "publisher left; outputs wait for it through the grace period");
             let registry = Arc::clone(&ctx.registry);
             let grace = ctx.grace;
@@ -126,7 +131,7 @@ fn handle_event(
     session: &mut ServerSession,
     ctx: &ServerContext,
     peer: SocketAddr,
-    protocol: &str,
+    protocol: &'static str,
 ) -> Option<String> {
     match event {
         ServerEvent::PublishRequested { app, name } => {
@@ -134,9 +139,16 @@ fn handle_event(
                 session.reject_publish("connection already publishing or playing");
                 return Some("second publish on one connection".into());
             }
-            match ctx.registry.publish(&app, &name) {
+            match ctx
+                .registry
+                .publish(&app, &name, Origin::new(protocol, peer))
+            {
                 Ok(guard) => {
                     tracing::info!(%peer, protocol, stream = guard.stream().name(), "publishing");
+                    ctx.events.publish(
+                        "stream_live",
+                        serde_json::json!({"stream": guard.stream().name(), "protocol": protocol, "remote_address": peer.to_string()}).to_string(),
+                    );
                     session.accept_publish();
                     *role = Role::Publishing(guard);
                     None
@@ -158,6 +170,7 @@ fn handle_event(
                     session.accept_play();
                     let subscriber = stream.subscribe(ctx.queue);
                     *role = Role::Playing {
+                        _viewer: stream.add_viewer(protocol),
                         stream,
                         subscriber,
                         forwarder: Forwarder::default(),
@@ -172,10 +185,13 @@ fn handle_event(
         }
         ServerEvent::Media(media) => {
             if let Role::Publishing(guard) = role {
-                match media {
+                let accepted = match media {
                     MediaEvent::Track(track) => guard.push_track(track),
                     MediaEvent::Frame(frame) => guard.push_frame(frame),
                     MediaEvent::Metadata(metadata) => guard.push_metadata(metadata),
+                };
+                if !accepted {
+                    return Some("stream deleted through the admin API".into());
                 }
             }
             None

@@ -1,12 +1,16 @@
 //! Everything that consumes a stream: RTMP/RTMPS push to platforms, RTMP play.
 
+mod control;
 pub mod forwarder;
 mod latency;
+mod manager;
 mod push_state;
 mod push_target;
 pub mod rtmp_push;
 
+pub use control::{Command, OutputControl};
 pub use forwarder::{Forwarder, MediaSink};
 pub use latency::LatencyHistogram;
+pub use manager::{OutputEntry, OutputError, OutputManager};
 pub use push_state::{OutputState, OutputStats};
 pub use push_target::{PushTarget, PushTargetError};

@@ -1,9 +1,10 @@
 //! An output's state and counters, shared with the admin API and metrics.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::events::EventBus;
 use crate::stream::Subscriber;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputState {
@@ -16,6 +17,15 @@ pub enum OutputState {
 }
 
 impl OutputState {
+    pub const ALL: [Self; 6] = [
+        Self::Idle,
+        Self::Connecting,
+        Self::Live,
+        Self::Retrying,
+        Self::Failed,
+        Self::Disabled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Idle => "idle",
@@ -28,12 +38,24 @@ impl OutputState {
     }
 }
 
-/// Written by the output's task, read by monitoring.
+#[derive(Debug)]
+struct StateCell {
+    state: OutputState,
+    last_error: Option<String>,
+    /// Which task may change the state: bumped when the output is disabled,
+    /// re-enabled or removed, so a task that is being stopped cannot overwrite
+    /// the state its successor (or the operator) set.
+    generation: u64,
+}
+
+/// Written by the output's task, read by monitoring. Every counter has exactly one
+/// writer (the task on the output's core); readers only load them.
 #[derive(Debug)]
 pub struct OutputStats {
     pub stream: String,
     pub name: String,
-    state: Mutex<(OutputState, Option<String>)>,
+    state: Mutex<StateCell>,
+    events: Arc<EventBus>,
     pub bytes: AtomicU64,
     pub frames: AtomicU64,
     /// Frames dropped by queues of finished sessions; see `dropped_frames`.
@@ -47,11 +69,16 @@ pub struct OutputStats {
 }
 
 impl OutputStats {
-    pub fn new(stream: &str, name: &str, state: OutputState) -> Self {
+    pub fn new(stream: &str, name: &str, state: OutputState, events: Arc<EventBus>) -> Self {
         Self {
             stream: stream.to_owned(),
             name: name.to_owned(),
-            state: Mutex::new((state, None)),
+            state: Mutex::new(StateCell {
+                state,
+                last_error: None,
+                generation: 0,
+            }),
+            events,
             bytes: AtomicU64::new(0),
             frames: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -89,28 +116,72 @@ impl OutputStats {
         self.dropped.load(Ordering::Relaxed) + live
     }
 
+    fn cell(&self) -> std::sync::MutexGuard<'_, StateCell> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn state(&self) -> OutputState {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).0
+        self.cell().state
     }
 
     pub fn last_error(&self) -> Option<String> {
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .1
-            .clone()
+        self.cell().last_error.clone()
     }
 
-    pub fn set_state(&self, state: OutputState) {
-        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.0 != state {
-            tracing::info!(stream = %self.stream, output = %self.name, from = guard.0.as_str(), to = state.as_str(), "output state");
-            guard.0 = state;
+    /// The generation a newly started task for this output runs under.
+    pub fn generation(&self) -> u64 {
+        self.cell().generation
+    }
+
+    /// Sets the state on behalf of the task of `generation`; a stale task's
+    /// update is ignored.
+    pub fn set_state(&self, generation: u64, state: OutputState) {
+        let mut cell = self.cell();
+        if cell.generation == generation {
+            let event = self.change(&mut cell, state);
+            drop(cell);
+            self.publish(event);
         }
     }
 
+    /// Takes the output away from its current task and sets `state`; returns the
+    /// generation a replacement task must use.
+    pub fn take_over(&self, state: OutputState) -> u64 {
+        let mut cell = self.cell();
+        cell.generation += 1;
+        let generation = cell.generation;
+        let event = self.change(&mut cell, state);
+        drop(cell);
+        self.publish(event);
+        generation
+    }
+
+    /// Never called with the state lock held: publishing wakes event readers on
+    /// the admin thread, which may be waiting for that lock.
+    fn publish(&self, event: Option<String>) {
+        if let Some(event) = event {
+            self.events.publish("output_state", event);
+        }
+    }
+
+    fn change(&self, cell: &mut StateCell, state: OutputState) -> Option<String> {
+        if cell.state == state {
+            return None;
+        }
+        tracing::info!(stream = %self.stream, output = %self.name, from = cell.state.as_str(), to = state.as_str(), "output state");
+        let event = serde_json::json!({
+            "stream": self.stream,
+            "output": self.name,
+            "from": cell.state.as_str(),
+            "state": state.as_str(),
+            "last_error": cell.last_error,
+        });
+        cell.state = state;
+        Some(event.to_string())
+    }
+
     pub fn set_error(&self, error: String) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = Some(error);
+        self.cell().last_error = Some(error);
     }
 
     pub fn add(&self, counter: &AtomicU64, value: u64) {

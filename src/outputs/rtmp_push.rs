@@ -2,17 +2,21 @@
 //! live, forwards from its own bounded queue, reconnects with backoff and jitter.
 
 use std::io;
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use compio::net::TcpStream;
 use protocol_parsers::rtmp::{ClientConfig, ClientEvent, ClientSession};
 
+use futures_util::future::{Either, select};
+
+use super::control::{Command, OutputControl};
 use super::forwarder::{Forwarded, Forwarder};
 use super::{OutputState, OutputStats, PushTarget};
 use crate::engine::{Pump, Transport, Wake, handshake_random};
 use crate::server::ServerContext;
-use crate::stream::{Stream, StreamItem};
+use crate::stream::{Stream, StreamItem, Subscriber};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A destination that accepts no bytes for this long is treated as dead.
@@ -28,6 +32,24 @@ pub struct PushOutput {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     pub stats: Arc<OutputStats>,
     pub ctx: Arc<ServerContext>,
+    /// The stats generation this task owns (see `OutputStats::take_over`).
+    pub generation: u64,
+    pub control: Arc<OutputControl>,
+}
+
+/// A live session's subscription; dropping it (also when the task is cancelled by
+/// a restart or stop) leaves the stream and folds the drop count into the stats.
+struct Subscription<'a> {
+    stream: &'a Stream,
+    stats: &'a OutputStats,
+    subscriber: Arc<Subscriber>,
+}
+
+impl Drop for Subscription<'_> {
+    fn drop(&mut self) {
+        self.stream.unsubscribe(&self.subscriber);
+        self.stats.detach();
+    }
 }
 
 enum Ended {
@@ -36,29 +58,49 @@ enum Ended {
 }
 
 impl PushOutput {
-    /// Runs until the server shuts down.
+    fn set_state(&self, state: OutputState) {
+        self.stats.set_state(self.generation, state);
+    }
+
+    /// Runs until the server shuts down or the operator stops this output.
     pub async fn run(self) {
+        loop {
+            // The command is polled first, so a stop takes effect before the
+            // session makes any further progress.
+            let command = pin!(self.control.next());
+            let sessions = pin!(self.sessions());
+            match select(command, sessions).await {
+                Either::Left((Command::Restart, _)) => {
+                    tracing::info!(stream = self.stream.name(), output = %self.stats.name, "output restarted by the operator");
+                    self.stats.add(&self.stats.reconnects, 1);
+                }
+                Either::Left((Command::Stop, _)) | Either::Right(((), _)) => return,
+            }
+        }
+    }
+
+    async fn sessions(&self) {
         let mut backoff = BACKOFF_MIN;
         loop {
             if self.ctx.registry.is_shutting_down() {
                 break;
             }
             if !self.stream.is_live() {
-                self.stats.set_state(OutputState::Idle);
+                self.set_state(OutputState::Idle);
                 self.stream.wait_live().await;
                 backoff = BACKOFF_MIN;
                 continue;
             }
-            self.stats.set_state(OutputState::Connecting);
+            self.set_state(OutputState::Connecting);
             let started = Instant::now();
             match self.once().await {
                 Ok(Ended::StreamEnded) => {
-                    self.stats.set_state(OutputState::Idle);
+                    self.set_state(OutputState::Idle);
                 }
                 Err(e) => {
                     tracing::warn!(stream = self.stream.name(), output = %self.stats.name, destination = %self.target.redacted(), error = %e, "push failed; retrying");
                     self.stats.set_error(e.to_string());
-                    self.stats.set_state(OutputState::Retrying);
+                    self.set_state(OutputState::Retrying);
                     self.stats.add(&self.stats.reconnects, 1);
                     if started.elapsed() >= STABLE_AFTER {
                         backoff = BACKOFF_MIN;
@@ -70,7 +112,7 @@ impl PushOutput {
                 }
             }
         }
-        self.stats.set_state(OutputState::Idle);
+        self.set_state(OutputState::Idle);
     }
 
     async fn connect(&self) -> io::Result<Transport> {
@@ -135,14 +177,18 @@ impl PushOutput {
                 break;
             }
         }
-        self.stats.set_state(OutputState::Live);
+        self.set_state(OutputState::Live);
         tracing::info!(stream = self.stream.name(), output = %self.stats.name, destination = %self.target.redacted(), "push live");
         let subscriber = self.stream.subscribe(self.ctx.queue);
         self.stats.attach(&subscriber);
-        let result = self.forward(&mut pump, &subscriber).await;
-        self.stream.unsubscribe(&subscriber);
-        self.stats.detach();
-        let dropped = subscriber.dropped_frames();
+        let subscription = Subscription {
+            stream: &self.stream,
+            stats: &self.stats,
+            subscriber,
+        };
+        let result = self.forward(&mut pump, &subscription.subscriber).await;
+        let dropped = subscription.subscriber.dropped_frames();
+        drop(subscription);
         let micros = |q| self.stats.latency.quantile(q).map_or(0, |d| d.as_micros());
         tracing::info!(
             stream = self.stream.name(),

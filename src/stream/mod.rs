@@ -6,5 +6,5 @@ mod registry;
 mod stream;
 
 pub use fanout::{QueueLimits, StreamItem, Subscriber};
-pub use registry::{PublishError, Registry};
-pub use stream::{PublisherGuard, Stream};
+pub use registry::{PublishError, Registry, RegistryError};
+pub use stream::{Origin, PublisherGuard, Stream, StreamSnapshot, ViewerGuard};

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::stream::{PublisherGuard, Stream};
+use super::stream::{Origin, PublisherGuard, Stream};
 use crate::config::{Config, valid_name};
+use crate::secret::constant_time_eq;
 
 /// The RTMP application every publish and play URL uses: `rtmp://HOST/live/KEY`.
 pub const APP: &str = "live";
@@ -24,6 +25,15 @@ pub enum PublishError {
     ShuttingDown,
 }
 
+/// Why a stream could not be created at runtime.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("a stream named {0:?} already exists")]
+    DuplicateName(String),
+    #[error("another stream already uses this publish key")]
+    DuplicateKey,
+}
+
 #[derive(Debug)]
 struct Declared {
     name: String,
@@ -34,7 +44,7 @@ struct Declared {
 #[derive(Debug)]
 pub struct Registry {
     streams: Mutex<HashMap<String, Arc<Stream>>>,
-    declared: Vec<Declared>,
+    declared: Mutex<Vec<Declared>>,
     allow_undeclared: bool,
     next_publisher: AtomicU64,
     shutting_down: AtomicBool,
@@ -56,7 +66,7 @@ impl Registry {
             .collect();
         Arc::new(Self {
             streams: Mutex::new(streams),
-            declared,
+            declared: Mutex::new(declared),
             allow_undeclared: config.ingest.allow_undeclared,
             next_publisher: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
@@ -67,8 +77,63 @@ impl Registry {
         self.streams.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn declared_list(&self) -> std::sync::MutexGuard<'_, Vec<Declared>> {
+        self.declared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every stream that exists now (declared, or published undeclared), by name.
+    pub fn list(&self) -> Vec<Arc<Stream>> {
+        let mut list: Vec<_> = self.streams().values().cloned().collect();
+        list.sort_by(|a, b| a.name().cmp(b.name()));
+        list
+    }
+
+    pub fn is_declared(&self, name: &str) -> bool {
+        self.declared_list().iter().any(|d| d.name == name)
+    }
+
+    /// Declares a stream at runtime (admin API).
+    pub fn create(&self, name: &str, key: &str) -> Result<Arc<Stream>, RegistryError> {
+        let mut declared = self.declared_list();
+        if declared.iter().any(|d| d.name == name) {
+            return Err(RegistryError::DuplicateName(name.to_owned()));
+        }
+        if declared.iter().any(|d| d.key == key) {
+            return Err(RegistryError::DuplicateKey);
+        }
+        declared.push(Declared {
+            name: name.to_owned(),
+            key: key.to_owned(),
+        });
+        drop(declared);
+        Ok(Arc::clone(
+            self.streams()
+                .entry(name.to_owned())
+                .or_insert_with(|| Stream::new(name)),
+        ))
+    }
+
+    /// Forgets a declared stream; its publisher and subscribers are ended.
+    pub fn delete(&self, name: &str) -> bool {
+        let mut declared = self.declared_list();
+        let Some(index) = declared.iter().position(|d| d.name == name) else {
+            return false;
+        };
+        declared.remove(index);
+        drop(declared);
+        if let Some(stream) = self.streams().remove(name) {
+            stream.delete();
+        }
+        true
+    }
+
     /// Authorises a publish of `key` in `app` and claims the stream.
-    pub fn publish(&self, app: &str, key: &str) -> Result<PublisherGuard, PublishError> {
+    pub fn publish(
+        &self,
+        app: &str,
+        key: &str,
+        origin: Origin,
+    ) -> Result<PublisherGuard, PublishError> {
         if self.shutting_down.load(Ordering::Relaxed) {
             return Err(PublishError::ShuttingDown);
         }
@@ -77,8 +142,13 @@ impl Registry {
         }
         // Encoders may append `?query` parameters to the key.
         let key = key.split('?').next().unwrap_or_default();
-        let name = match self.declared.iter().find(|d| constant_time_eq(&d.key, key)) {
-            Some(declared) => declared.name.clone(),
+        let found = self
+            .declared_list()
+            .iter()
+            .find(|d| constant_time_eq(&d.key, key))
+            .map(|d| d.name.clone());
+        let name = match found {
+            Some(name) => name,
             None if self.allow_undeclared => {
                 if !valid_name(key) {
                     return Err(PublishError::InvalidName(key.to_owned()));
@@ -94,7 +164,7 @@ impl Registry {
         );
         let id = self.next_publisher.fetch_add(1, Ordering::Relaxed);
         stream
-            .try_publish(id)
+            .try_publish(id, origin)
             .ok_or(PublishError::AlreadyPublishing(name))
     }
 
@@ -115,7 +185,7 @@ impl Registry {
     /// After the grace period: ends the stream if its publisher did not return,
     /// and forgets it if it was not declared.
     pub fn expire(&self, stream: &Arc<Stream>, generation: u64) {
-        if stream.expire(generation) && !self.declared.iter().any(|d| d.name == stream.name()) {
+        if stream.expire(generation) && !self.is_declared(stream.name()) {
             let mut streams = self.streams();
             if streams
                 .get(stream.name())
@@ -137,15 +207,4 @@ impl Registry {
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
     }
-}
-
-/// Compares secrets without an early exit, so timing does not reveal a prefix.
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.bytes()
-        .zip(b.bytes())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
 }

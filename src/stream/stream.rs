@@ -1,9 +1,10 @@
 //! One stream: its publisher, its tracks, its GOP cache and its subscribers.
 
 use std::future::poll_fn;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use protocol_parsers::media::{Frame, FrameFlags, Track, TrackId, TrackKind};
 use protocol_parsers::rtmp::media::Metadata;
@@ -14,9 +15,46 @@ use super::fanout::{QueueLimits, StreamItem, Subscriber};
 /// next keyframe instead (a source with a 60 s keyframe interval must not eat RAM).
 const MAX_GOP_BYTES: usize = 32 * 1024 * 1024;
 
+/// Who publishes a stream, for the admin API.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub protocol: &'static str,
+    pub remote: SocketAddr,
+    pub since: Instant,
+    pub since_wall: SystemTime,
+}
+
+impl Origin {
+    pub fn new(protocol: &'static str, remote: SocketAddr) -> Self {
+        Self {
+            protocol,
+            remote,
+            since: Instant::now(),
+            since_wall: SystemTime::now(),
+        }
+    }
+}
+
+/// A consistent read of a stream's counters and configuration, for monitoring.
+#[derive(Debug, Clone)]
+pub struct StreamSnapshot {
+    pub live: bool,
+    pub origin: Option<Origin>,
+    pub tracks: Vec<Arc<Track>>,
+    pub frames_in: u64,
+    pub video_frames_in: u64,
+    pub bytes_in: u64,
+    /// Pull viewers by protocol (RTMP play today).
+    pub viewers: Vec<(&'static str, u32)>,
+    pub subscribers: usize,
+}
+
 #[derive(Debug, Default)]
 struct StreamState {
     publisher: Option<u64>,
+    origin: Option<Origin>,
+    /// Deleted through the admin API: the publisher is told to go.
+    deleted: bool,
     /// Increments with every publish; a pending grace expiry checks it.
     generation: u64,
     tracks: Vec<Arc<Track>>,
@@ -30,7 +68,9 @@ struct StreamState {
     subscribers: Arc<Vec<Arc<Subscriber>>>,
     live_waiters: Vec<Waker>,
     frames_in: u64,
+    video_frames_in: u64,
     bytes_in: u64,
+    viewers: Vec<(&'static str, u32)>,
     publisher_gone_at: Option<Instant>,
 }
 
@@ -57,16 +97,18 @@ impl PublisherGuard {
         &self.stream
     }
 
-    pub fn push_track(&self, track: Track) {
-        self.stream.push_track(track);
+    /// Each `push_*` returns `false` once the stream was deleted: the publisher
+    /// must close its connection.
+    pub fn push_track(&self, track: Track) -> bool {
+        self.stream.push_track(track)
     }
 
-    pub fn push_metadata(&self, metadata: Metadata) {
-        self.stream.push_metadata(metadata);
+    pub fn push_metadata(&self, metadata: Metadata) -> bool {
+        self.stream.push_metadata(metadata)
     }
 
-    pub fn push_frame(&self, frame: Frame) {
-        self.stream.push_frame(frame);
+    pub fn push_frame(&self, frame: Frame) -> bool {
+        self.stream.push_frame(frame)
     }
 
     /// Releases the stream; returns the generation for the grace-period expiry.
@@ -104,13 +146,42 @@ impl Stream {
         self.lock().subscribers.len()
     }
 
-    /// Claims the stream for a publisher; `None` when another one holds it.
-    pub(super) fn try_publish(self: &Arc<Self>, id: u64) -> Option<PublisherGuard> {
+    pub fn snapshot(&self) -> StreamSnapshot {
+        let state = self.lock();
+        StreamSnapshot {
+            live: state.publisher.is_some(),
+            origin: state.origin.clone(),
+            tracks: state.tracks.clone(),
+            frames_in: state.frames_in,
+            video_frames_in: state.video_frames_in,
+            bytes_in: state.bytes_in,
+            viewers: state.viewers.clone(),
+            subscribers: state.subscribers.len(),
+        }
+    }
+
+    /// Counts a pull viewer until the guard is dropped.
+    pub fn add_viewer(self: &Arc<Self>, protocol: &'static str) -> ViewerGuard {
         let mut state = self.lock();
-        if state.publisher.is_some() {
+        match state.viewers.iter_mut().find(|(p, _)| *p == protocol) {
+            Some((_, n)) => *n += 1,
+            None => state.viewers.push((protocol, 1)),
+        }
+        ViewerGuard {
+            stream: Arc::clone(self),
+            protocol,
+        }
+    }
+
+    /// Claims the stream for a publisher; `None` when another one holds it or the
+    /// stream was deleted.
+    pub(super) fn try_publish(self: &Arc<Self>, id: u64, origin: Origin) -> Option<PublisherGuard> {
+        let mut state = self.lock();
+        if state.publisher.is_some() || state.deleted {
             return None;
         }
         state.publisher = Some(id);
+        state.origin = Some(origin);
         state.generation += 1;
         state.mark_discontinuity = state.generation > 1 && state.publisher_gone_at.is_some();
         state.publisher_gone_at = None;
@@ -132,6 +203,7 @@ impl Stream {
             return state.generation;
         }
         state.publisher = None;
+        state.origin = None;
         state.publisher_gone_at = Some(now);
         let (subscribers, generation) = (Arc::clone(&state.subscribers), state.generation);
         drop(state);
@@ -159,9 +231,12 @@ impl Stream {
         true
     }
 
-    fn push_track(&self, track: Track) {
+    fn push_track(&self, track: Track) -> bool {
         let track = Arc::new(track);
         let mut state = self.lock();
+        if state.deleted {
+            return false;
+        }
         match state.tracks.iter_mut().find(|t| t.id == track.id) {
             Some(existing) => *existing = Arc::clone(&track),
             None => state.tracks.push(Arc::clone(&track)),
@@ -171,27 +246,38 @@ impl Stream {
         for sub in subscribers.iter() {
             sub.push(StreamItem::Track(Arc::clone(&track)));
         }
+        true
     }
 
-    fn push_metadata(&self, metadata: Metadata) {
+    fn push_metadata(&self, metadata: Metadata) -> bool {
         let metadata = Arc::new(metadata);
         let mut state = self.lock();
+        if state.deleted {
+            return false;
+        }
         state.metadata = Some(Arc::clone(&metadata));
         let subscribers = Arc::clone(&state.subscribers);
         drop(state);
         for sub in subscribers.iter() {
             sub.push(StreamItem::Metadata(Arc::clone(&metadata)));
         }
+        true
     }
 
-    fn push_frame(&self, mut frame: Frame) {
+    fn push_frame(&self, mut frame: Frame) -> bool {
         let mut state = self.lock();
+        if state.deleted {
+            return false;
+        }
         if state.mark_discontinuity {
             state.mark_discontinuity = false;
             frame.flags = frame.flags.with(FrameFlags::DISCONTINUITY);
         }
         state.frames_in += 1;
         state.bytes_in += frame.data.len() as u64;
+        if frame.track == TrackId::VIDEO {
+            state.video_frames_in += 1;
+        }
         let has_video = state.tracks.iter().any(|t| t.kind() == TrackKind::Video);
         if has_video {
             if frame.track == TrackId::VIDEO && frame.is_keyframe() {
@@ -218,6 +304,7 @@ impl Stream {
         for sub in subscribers.iter() {
             sub.push(StreamItem::Frame(frame.clone(), Some(now)));
         }
+        true
     }
 
     /// Adds a subscriber. It first receives metadata, track configs and the frames
@@ -271,6 +358,13 @@ impl Stream {
         .await;
     }
 
+    /// Deleted through the admin API: subscribers end, the publisher is refused
+    /// its next frame, and nobody can publish to this stream object again.
+    pub fn delete(&self) {
+        self.lock().deleted = true;
+        self.shutdown();
+    }
+
     /// Ends every subscriber (server shutdown).
     pub fn shutdown(&self) {
         let mut state = self.lock();
@@ -279,5 +373,21 @@ impl Stream {
         drop(state);
         subscribers.iter().for_each(|sub| sub.close());
         waiters.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// A pull viewer counted on a stream; uncounted when dropped.
+#[derive(Debug)]
+pub struct ViewerGuard {
+    stream: Arc<Stream>,
+    protocol: &'static str,
+}
+
+impl Drop for ViewerGuard {
+    fn drop(&mut self) {
+        let mut state = self.stream.lock();
+        if let Some((_, n)) = state.viewers.iter_mut().find(|(p, _)| *p == self.protocol) {
+            *n = n.saturating_sub(1);
+        }
     }
 }

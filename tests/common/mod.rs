@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod ffprobe;
+pub mod http;
 pub mod raw_rtmp;
 
 use std::io::{BufRead, BufReader};
@@ -136,10 +137,32 @@ impl LogBuffer {
 pub struct Manifold {
     child: Child,
     pub rtmp_port: u16,
+    pub admin_port: u16,
     pub rtmps_port: Option<u16>,
     pub log: LogBuffer,
     pub dir: tempfile::TempDir,
+    engine: String,
+    log_level: String,
 }
+
+fn spawn_manifold(config_path: &Path, log: &LogBuffer, level: &str) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_manifold"))
+        .arg("--config")
+        .arg(config_path)
+        .env(
+            "RUST_LOG",
+            std::env::var("MANIFOLD_TEST_LOG").unwrap_or_else(|_| level.into()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start manifold");
+    log.attach(&mut child);
+    child
+}
+
+/// The admin token every test server is configured with.
+pub const ADMIN_TOKEN: &str = "test-admin-token-5f3a";
 
 /// Both I/O engines; every end-to-end case runs on each.
 pub const ENGINES: [&str; 2] = ["io_uring", "epoll"];
@@ -154,10 +177,16 @@ impl Manifold {
     /// As `start`, plus an RTMPS listener with a fresh self-signed certificate
     /// (`cert.pem` in `dir`, for clients to trust).
     pub fn start_with(engine: &str, extra_toml: &str, rtmps: bool) -> Self {
+        Self::start_full(engine, extra_toml, rtmps, "info")
+    }
+
+    /// As `start_with`, logging at `level` (a `RUST_LOG` filter).
+    pub fn start_full(engine: &str, extra_toml: &str, rtmps: bool, level: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let rtmp_port = free_port();
+        let admin_port = free_port();
         let mut config = format!(
-            "[server]\nworkers = 2\nengine = \"{engine}\"\n[rtmp]\nlisten = \"127.0.0.1:{rtmp_port}\"\n"
+            "[server]\nworkers = 2\nengine = \"{engine}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken = \"{ADMIN_TOKEN}\"\n[rtmp]\nlisten = \"127.0.0.1:{rtmp_port}\"\n"
         );
         let rtmps_port = rtmps.then(|| {
             let port = free_port();
@@ -172,34 +201,57 @@ impl Manifold {
         config.push_str(extra_toml);
         let config_path = dir.path().join("manifold.toml");
         std::fs::write(&config_path, &config).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_manifold"))
-            .arg("--config")
-            .arg(&config_path)
-            .env(
-                "RUST_LOG",
-                std::env::var("MANIFOLD_TEST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start manifold");
         let log = LogBuffer::default();
-        log.attach(&mut child);
+        let child = spawn_manifold(&config_path, &log, level);
         let server = Self {
             child,
             rtmp_port,
+            admin_port,
             rtmps_port,
             log,
             dir,
+            engine: engine.to_owned(),
+            log_level: level.to_owned(),
         };
-        server.log.wait_for_line(
-            &[&format!("I/O engine: {engine},")],
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        self.log.wait_for_line(
+            &[&format!("I/O engine: {},", self.engine)],
             Duration::from_secs(10),
         );
+        let rtmp_port = self.rtmp_port;
         wait_for("the RTMP port to accept", Duration::from_secs(10), || {
             std::net::TcpStream::connect(("127.0.0.1", rtmp_port)).ok()
         });
-        server
+    }
+
+    /// Stops Manifold (SIGTERM) and starts it again on the same config file, which
+    /// holds whatever the admin API persisted. The log starts afresh.
+    pub fn restart(&mut self) {
+        let status = self.terminate();
+        assert!(status.success(), "manifold exited with {status} on SIGTERM");
+        self.log = LogBuffer::default();
+        self.child = spawn_manifold(&self.config_path(), &self.log, &self.log_level);
+        self.wait_ready();
+    }
+
+    /// The config file Manifold runs on (and persists admin API changes to).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("manifold.toml")
+    }
+
+    /// An admin API call with the test token.
+    pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> http::Response {
+        http::request(
+            self.admin_port,
+            method,
+            path,
+            &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+            body,
+        )
     }
 
     pub fn rtmp_url(&self, path: &str) -> String {

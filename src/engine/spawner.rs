@@ -1,0 +1,79 @@
+//! Starting tasks on the worker cores from any thread (the admin API adds and
+//! restarts outputs at runtime). Each worker drains its own small job queue; jobs
+//! are round-robined over the workers so outputs spread evenly.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+
+use atomic_waker::AtomicWaker;
+
+/// Runs on the worker that picks it up; it typically spawns a task there.
+pub type Job = Box<dyn FnOnce() + Send>;
+
+#[derive(Default)]
+pub struct JobQueue {
+    jobs: Mutex<VecDeque<Job>>,
+    waker: AtomicWaker,
+}
+
+impl std::fmt::Debug for JobQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobQueue").finish_non_exhaustive()
+    }
+}
+
+impl JobQueue {
+    /// Runs this worker's jobs as they arrive; never returns.
+    pub async fn run(&self) {
+        loop {
+            let jobs = poll_fn(|cx| {
+                self.waker.register(cx.waker());
+                let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+                if jobs.is_empty() {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(std::mem::take(&mut *jobs))
+                }
+            })
+            .await;
+            jobs.into_iter().for_each(|job| job());
+        }
+    }
+}
+
+/// One job queue per worker.
+#[derive(Debug)]
+pub struct Spawner {
+    queues: Vec<Arc<JobQueue>>,
+    next: AtomicUsize,
+}
+
+impl Spawner {
+    pub fn new(workers: usize) -> Self {
+        Self {
+            queues: (0..workers.max(1)).map(|_| Arc::default()).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The queue worker `index` drains.
+    pub fn queue(&self, index: usize) -> Option<Arc<JobQueue>> {
+        self.queues.get(index).cloned()
+    }
+
+    /// Hands `job` to the next worker in turn.
+    pub fn spawn(&self, job: Job) {
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
+        if let Some(queue) = self.queues.get(index) {
+            queue
+                .jobs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_back(job);
+            queue.waker.wake();
+        }
+    }
+}
