@@ -3,6 +3,7 @@
 //! is told how many events it missed; writers never wait for readers.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
@@ -20,6 +21,24 @@ struct Ring {
 #[derive(Debug, Default)]
 pub struct EventBus {
     ring: Mutex<Ring>,
+    readers: AtomicUsize,
+}
+
+/// Counts a reader of the bus while it exists, so producers of costly periodic
+/// events can skip them when nobody listens.
+#[derive(Debug)]
+pub struct ReaderGuard(Arc<EventBus>);
+
+impl ReaderGuard {
+    pub fn bus(&self) -> &Arc<EventBus> {
+        &self.0
+    }
+}
+
+impl Drop for ReaderGuard {
+    fn drop(&mut self) {
+        self.0.readers.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What a reader gets next.
@@ -36,6 +55,16 @@ pub enum Next {
 impl EventBus {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Registers a reader (see `ReaderGuard`).
+    pub fn reader(self: &Arc<Self>) -> ReaderGuard {
+        self.readers.fetch_add(1, Ordering::Relaxed);
+        ReaderGuard(Arc::clone(self))
+    }
+
+    pub fn has_readers(&self) -> bool {
+        self.readers.load(Ordering::Relaxed) > 0
     }
 
     /// Publishes one event; `json` is a complete JSON object.

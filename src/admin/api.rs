@@ -147,6 +147,7 @@ pub fn stream_view(
     name: &str,
     snapshot: &StreamSnapshot,
     declared: bool,
+    // This stream's outputs.
     outputs: &[std::sync::Arc<OutputEntry>],
     sampler: &Sampler,
     config: &Config,
@@ -229,7 +230,6 @@ pub fn stream_view(
         renditions,
         outputs: outputs
             .iter()
-            .filter(|o| o.stream == name)
             .map(|o| output_view(o, sampler, snapshot.live))
             .collect(),
         hls: None,

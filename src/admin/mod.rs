@@ -186,6 +186,9 @@ async fn sample_every_second(state: Rc<AdminState>) {
                 .to_string(),
             );
         }
+        if !state.ctx.events.has_readers() {
+            continue;
+        }
         let event = serde_json::json!({
             "streams": streams.iter().map(|(name, snapshot)| {
                 let rates = sampler.stream(name);

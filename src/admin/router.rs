@@ -187,7 +187,7 @@ async fn route(state: &AdminState, request: Request<Incoming>) -> ApiResult {
             control::output_action(state, name, output, action)
         }
         (["events"], Method::GET) => {
-            let body = sse::EventStream::new(std::sync::Arc::clone(&state.ctx.events));
+            let body = sse::EventStream::new(&state.ctx.events);
             let mut response = Response::new(body.boxed_unsync());
             let headers = response.headers_mut();
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -218,7 +218,10 @@ async fn read_body(request: Request<Incoming>) -> Result<Bytes, ApiError> {
 pub fn stream_views(state: &AdminState, only: Option<&str>) -> Vec<StreamView> {
     let ctx = &state.ctx;
     let now = Instant::now();
-    let outputs = ctx.outputs.list();
+    let mut outputs: std::collections::HashMap<String, Vec<_>> = std::collections::HashMap::new();
+    for entry in ctx.outputs.list() {
+        outputs.entry(entry.stream.clone()).or_default().push(entry);
+    }
     let sampler = state.sampler.borrow();
     let store = state.store.borrow();
     ctx.registry
@@ -231,7 +234,7 @@ pub fn stream_views(state: &AdminState, only: Option<&str>) -> Vec<StreamView> {
                 stream.name(),
                 &snapshot,
                 ctx.registry.is_declared(stream.name()),
-                &outputs,
+                outputs.get(stream.name()).map_or(&[], Vec::as_slice),
                 &sampler,
                 store.config(),
                 now,
@@ -242,16 +245,8 @@ pub fn stream_views(state: &AdminState, only: Option<&str>) -> Vec<StreamView> {
 
 fn metrics(state: &AdminState) -> Response<Body> {
     let streams = stream_views(state, None);
-    let output_states: Vec<_> = state
-        .ctx
-        .outputs
-        .list()
-        .iter()
-        .map(|o| (o.stream.clone(), o.stats.name.clone(), o.stats.state()))
-        .collect();
     let text = prometheus::render(&prometheus::Scrape {
         streams: &streams,
-        output_states: &output_states,
         process: process::read(),
         start_time_seconds: state.start_time_seconds,
     });

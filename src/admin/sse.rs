@@ -10,20 +10,19 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use hyper::body::{Body, Frame};
 
-use crate::events::{EventBus, Next};
+use crate::events::{EventBus, Next, ReaderGuard};
 
 pub struct EventStream {
-    bus: Arc<EventBus>,
+    reader: ReaderGuard,
     cursor: u64,
     greeted: bool,
 }
 
 impl EventStream {
-    pub fn new(bus: Arc<EventBus>) -> Self {
-        let cursor = bus.cursor();
+    pub fn new(bus: &Arc<EventBus>) -> Self {
         Self {
-            bus,
-            cursor,
+            cursor: bus.cursor(),
+            reader: bus.reader(),
             greeted: false,
         }
     }
@@ -45,7 +44,7 @@ impl Body for EventStream {
             )))));
         }
         let this = &mut *self;
-        let text = match this.bus.poll_next(&mut this.cursor, cx) {
+        let text = match this.reader.bus().poll_next(&mut this.cursor, cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Next::Event { kind, json }) => format!("event: {kind}\ndata: {json}\n\n"),
             Poll::Ready(Next::Missed(n)) => format!("event: missed\ndata: {{\"events\":{n}}}\n\n"),
