@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite runs against on Debian 12: real peers this project
-# did not write (ffmpeg/ffprobe, nginx with libnginx-mod-rtmp, openssl).
+# did not write (ffmpeg/ffprobe, nginx with libnginx-mod-rtmp, promtool, openssl).
 set -euo pipefail
-packages=(ffmpeg nginx libnginx-mod-rtmp openssl python3)
+packages=(ffmpeg nginx libnginx-mod-rtmp prometheus openssl python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -13,8 +13,9 @@ if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # The packaged nginx service is not used by the tests (they start their own on
-  # loopback ports); stop it so it does not hold port 80.
-  $sudo systemctl disable --now nginx >/dev/null 2>&1 || true
+  # The packaged nginx and prometheus services are not used by the tests (they start
+  # their own nginx on loopback ports and only run promtool); stop them so they do
+  # not hold ports 80 and 9090.
+  $sudo systemctl disable --now nginx prometheus >/dev/null 2>&1 || true
 fi
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup, stable >= 1.85)" >&2; exit 1; }
