@@ -669,3 +669,175 @@ fn the_event_feed_reports_state_changes_and_bitrates() {
     let _ = publisher.kill();
     let _ = publisher.wait();
 }
+
+/// A TCP proxy in front of nginx-rtmp that forwards Manifold → nginx at most
+/// `rate` bytes per second (0 = unlimited), with small socket buffers so the limit
+/// reaches Manifold quickly.
+struct Throttle {
+    port: u16,
+    rate: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Throttle {
+    fn start(upstream: u16) -> Self {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        socket.set_recv_buffer_size(32 * 1024).expect("rcvbuf");
+        socket
+            .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .expect("bind");
+        socket.listen(8).expect("listen");
+        let listener: std::net::TcpListener = socket.into();
+        let port = listener.local_addr().expect("addr").port();
+        let rate = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let shared = std::sync::Arc::clone(&rate);
+        std::thread::spawn(move || {
+            // Bounded: a test never needs more than a few connections.
+            for client in listener.incoming().take(16).flatten() {
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                // nginx → Manifold: unthrottled.
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s2, &mut c2);
+                });
+                let rate = std::sync::Arc::clone(&shared);
+                std::thread::spawn(move || throttled_copy(client, server, &rate));
+            }
+        });
+        Self { port, rate }
+    }
+
+    fn url(&self) -> String {
+        format!("rtmp://127.0.0.1:{}/live", self.port)
+    }
+
+    fn limit(&self, bytes_per_second: u64) {
+        self.rate
+            .store(bytes_per_second, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn throttled_copy(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
+    rate: &std::sync::atomic::AtomicU64,
+) {
+    use std::io::{Read, Write};
+    let mut buf = [0u8; 4096];
+    let mut sent = 0u64;
+    let mut limited_since: Option<(Instant, u64)> = None;
+    loop {
+        let limit = rate.load(std::sync::atomic::Ordering::Relaxed);
+        if limit > 0 {
+            let (since, base) = *limited_since.get_or_insert((Instant::now(), sent));
+            let allowed = base + (since.elapsed().as_secs_f64() * limit as f64) as u64;
+            if sent >= allowed {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            }
+        } else {
+            limited_since = None;
+        }
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                sent += n as u64;
+            }
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+#[test]
+fn an_output_under_80_percent_of_its_target_for_10_s_is_degraded() {
+    let nginx = Nginx::start();
+    let throttle = Throttle::start(nginx.port);
+    let toml = format!(
+        "{STREAM}  [[stream.push]]\n  name = \"slow\"\n  url = \"{}\"\n  key = \"slow\"\n",
+        throttle.url()
+    );
+    let server = Manifold::start("io_uring", &toml);
+    let mut publisher = publish(&test_media(40), &server.rtmp_url("K"));
+    wait_state(&server, "slow", "live", Duration::from_secs(15));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(output(&server, "slow")["health"], "ok");
+    // About a third of the source's 4.7 Mbit/s.
+    throttle.limit(200_000);
+    let limited = Instant::now();
+    let view = wait_for("the output to be degraded", Duration::from_secs(30), || {
+        let v = output(&server, "slow");
+        (v["health"] == "degraded").then_some(v)
+    });
+    let after = limited.elapsed();
+    eprintln!("degraded {after:?} after the limit: {view}");
+    // Never before 10 s below target; the state stays live (bytes keep flowing).
+    assert!(after >= Duration::from_secs(10), "{after:?}");
+    assert_eq!(view["state"], "live");
+    assert!(
+        view["bitrate_bps"].as_f64() < Some(0.8 * view["target_bitrate_bps"].as_f64().unwrap())
+    );
+    let metrics = scrape(&server);
+    assert_eq!(
+        sample(
+            &metrics,
+            "manifold_output_degraded{stream=\"main\",output=\"slow\"}"
+        ),
+        Some(1.0)
+    );
+    // Lifting the limit heals it.
+    throttle.limit(0);
+    wait_for(
+        "the output to be healthy again",
+        Duration::from_secs(20),
+        || (output(&server, "slow")["health"] == "ok").then_some(()),
+    );
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+}
+
+#[test]
+fn metrics_can_require_the_token() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let admin_port = common::free_port();
+    let path = dir.path().join("m.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[rtmp]\nlisten = \"127.0.0.1:{}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken = \"{ADMIN_TOKEN}\"\nmetrics_require_token = true\n",
+            common::free_port()
+        ),
+    )
+    .expect("write config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_manifold"))
+        .arg("--config")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start manifold");
+    let response = wait_for("the admin port", Duration::from_secs(10), || {
+        http::try_request(admin_port, "GET", "/metrics", &[], None).ok()
+    });
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let with_token = http::request(
+        admin_port,
+        "GET",
+        "/metrics",
+        &[("Authorization", &auth)],
+        None,
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(response.status, 401);
+    assert_eq!(with_token.status, 200);
+    assert!(
+        with_token.body.contains("manifold_streams 0"),
+        "{}",
+        with_token.body
+    );
+}

@@ -4,6 +4,8 @@
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::task::Poll;
 use std::time::Instant;
 
@@ -31,8 +33,9 @@ pub struct Pump<S: Session> {
     pub session: S,
     pub transport: Transport,
     events: Vec<S::Event>,
-    /// Bytes written to the peer, for output counters.
-    pub bytes_written: u64,
+    /// Bytes put on the wire so far (TLS records included), counted as each write
+    /// completes; an output shares its stats counter here.
+    pub bytes_written: Arc<AtomicU64>,
 }
 
 impl<S: Session> Pump<S> {
@@ -41,7 +44,7 @@ impl<S: Session> Pump<S> {
             session,
             transport,
             events: Vec::new(),
-            bytes_written: 0,
+            bytes_written: Arc::default(),
         }
     }
 
@@ -124,8 +127,7 @@ impl<S: Session> Pump<S> {
         if pieces.is_empty() {
             return self.transport.flush_tls().await;
         }
-        self.bytes_written += pieces.iter().map(|p| p.len() as u64).sum::<u64>();
-        self.transport.write(pieces).await
+        self.transport.write(pieces, &self.bytes_written).await
     }
 }
 

@@ -1,18 +1,25 @@
 //! A connection's bytes: plain TCP or TLS (rustls driven sans-IO over the raw
 //! socket), with a read that stays in flight while the owner writes.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, Read, Write};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use compio::buf::BufResult;
-use compio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use compio::io::{AsyncRead, AsyncWrite};
 use compio::net::TcpStream;
 
 /// Most iovecs handed to one writev (Linux IOV_MAX is 1024).
 const MAX_IOVECS: usize = 1024;
+/// Most bytes handed to one writev. A write may complete only once all of it is in
+/// the socket buffer, so a multi-megabyte backlog written at once to a slow peer
+/// would show no progress for many seconds; in slices, the byte counters (and the
+/// stall watchdog built on them) move at least every 128 KiB.
+const MAX_WRITE_BYTES: usize = 128 * 1024;
 const READ_BUFFER: usize = 64 * 1024;
 
 type ReadFuture = Pin<Box<dyn Future<Output = (TcpStream, Vec<u8>, io::Result<usize>)>>>;
@@ -104,29 +111,54 @@ impl Transport {
     }
 
     /// Writes pieces in order (TLS-encrypts them first when this is a TLS transport).
-    pub async fn write(&mut self, pieces: Vec<Bytes>) -> io::Result<()> {
+    /// `written` grows by the bytes put on the wire as each write completes, so a
+    /// slow peer's progress shows while a large batch is still draining.
+    pub async fn write(&mut self, pieces: Vec<Bytes>, written: &AtomicU64) -> io::Result<()> {
         if let Some(tls) = &mut self.tls {
             for piece in &pieces {
                 tls.writer().write_all(piece)?;
             }
-            return self.flush_tls().await;
+            return self.flush_tls_counted(written).await;
         }
-        let mut pieces = pieces;
+        let mut pieces: VecDeque<Bytes> = pieces.into();
+        let mut batch = Vec::with_capacity(pieces.len().min(MAX_IOVECS));
         while !pieces.is_empty() {
-            let rest = if pieces.len() > MAX_IOVECS {
-                pieces.split_off(MAX_IOVECS)
-            } else {
-                Vec::new()
-            };
-            let BufResult(result, _) = self.writer.write_vectored_all(pieces).await;
-            result?;
-            pieces = rest;
+            batch.clear();
+            fill_batch(&mut batch, &mut pieces);
+            let BufResult(result, returned) = self.writer.write_vectored(batch).await;
+            batch = returned;
+            let mut n = result?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            written.fetch_add(n as u64, Ordering::Relaxed);
+            // Put back what this write did not take, the partly written piece sliced.
+            let mut done = 0;
+            while let Some(piece) = batch.get(done) {
+                if n < piece.len() {
+                    break;
+                }
+                n -= piece.len();
+                done += 1;
+            }
+            let remaining = batch.len() - done;
+            for (k, piece) in batch.drain(done..).rev().enumerate() {
+                pieces.push_front(if k + 1 == remaining {
+                    piece.slice(n..)
+                } else {
+                    piece
+                });
+            }
         }
         Ok(())
     }
 
     /// Writes whatever TLS records are waiting (handshake messages, alerts, data).
     pub async fn flush_tls(&mut self) -> io::Result<()> {
+        self.flush_tls_counted(&AtomicU64::new(0)).await
+    }
+
+    async fn flush_tls_counted(&mut self, written: &AtomicU64) -> io::Result<()> {
         let Some(tls) = &mut self.tls else {
             return Ok(());
         };
@@ -134,9 +166,15 @@ impl Transport {
         while tls.wants_write() {
             tls.write_tls(&mut out)?;
         }
-        if !out.is_empty() {
-            let BufResult(result, _) = self.writer.write_all(out).await;
-            result?;
+        let mut out = Bytes::from(out);
+        while !out.is_empty() {
+            let BufResult(result, returned) = self.writer.write(out).await;
+            let n = result?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            written.fetch_add(n as u64, Ordering::Relaxed);
+            out = returned.slice(n.min(returned.len())..);
         }
         Ok(())
     }
@@ -168,4 +206,63 @@ fn tls_receive(tls: &mut rustls::Connection, mut raw: &[u8]) -> io::Result<Bytes
         }
     }
     Ok(Bytes::from(plain))
+}
+
+/// Moves the next writev's worth of `pieces` into `batch`: at most `MAX_IOVECS`
+/// pieces and `MAX_WRITE_BYTES` bytes, slicing a piece that straddles the limit.
+fn fill_batch(batch: &mut Vec<Bytes>, pieces: &mut VecDeque<Bytes>) {
+    let mut bytes = 0;
+    while batch.len() < MAX_IOVECS {
+        let Some(piece) = pieces.pop_front() else {
+            break;
+        };
+        let room = MAX_WRITE_BYTES - bytes;
+        if piece.len() > room {
+            if room > 0 {
+                batch.push(piece.slice(..room));
+                pieces.push_front(piece.slice(room..));
+            } else {
+                pieces.push_front(piece);
+            }
+            break;
+        }
+        bytes += piece.len();
+        batch.push(piece);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_bounded_in_pieces_and_bytes_and_keep_order() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(400 * 1024).collect();
+        let whole = Bytes::from(data.clone());
+        // Pieces of varied sizes, one larger than a whole batch.
+        let mut pieces: VecDeque<Bytes> = VecDeque::new();
+        let mut at = 0;
+        for size in [10, 200 * 1024, 3]
+            .into_iter()
+            .chain(std::iter::repeat(100))
+        {
+            let end = (at + size).min(whole.len());
+            pieces.push_back(whole.slice(at..end));
+            at = end;
+            if at == whole.len() {
+                break;
+            }
+        }
+        let mut out = Vec::new();
+        let mut batch = Vec::new();
+        while !pieces.is_empty() {
+            batch.clear();
+            fill_batch(&mut batch, &mut pieces);
+            assert!(!batch.is_empty());
+            assert!(batch.len() <= MAX_IOVECS);
+            assert!(batch.iter().map(Bytes::len).sum::<usize>() <= MAX_WRITE_BYTES);
+            batch.iter().for_each(|p| out.extend_from_slice(p));
+        }
+        assert_eq!(out, data);
+    }
 }

@@ -56,7 +56,8 @@ pub struct OutputStats {
     pub name: String,
     state: Mutex<StateCell>,
     events: Arc<EventBus>,
-    pub bytes: AtomicU64,
+    /// Shared with the live session's pump, which counts bytes as they are written.
+    pub bytes: Arc<AtomicU64>,
     pub frames: AtomicU64,
     /// Frames dropped by queues of finished sessions; see `dropped_frames`.
     dropped: AtomicU64,
@@ -79,7 +80,7 @@ impl OutputStats {
                 generation: 0,
             }),
             events,
-            bytes: AtomicU64::new(0),
+            bytes: Arc::default(),
             frames: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),

@@ -178,6 +178,8 @@ impl PushOutput {
             }
         }
         self.set_state(OutputState::Live);
+        // From here on the pump counts what it writes straight into the stats.
+        pump.bytes_written = Arc::clone(&self.stats.bytes);
         tracing::info!(stream = self.stream.name(), output = %self.stats.name, destination = %self.target.redacted(), "push live");
         let subscriber = self.stream.subscribe(self.ctx.queue);
         self.stats.attach(&subscriber);
@@ -213,7 +215,6 @@ impl PushOutput {
         subscriber: &Arc<crate::stream::Subscriber>,
     ) -> Result<Ended, String> {
         let mut forwarder = Forwarder::default();
-        let mut written = pump.bytes_written;
         let mut items = Vec::new();
         // When each frame of the batch being written reached the stream.
         let mut sent_at: Vec<Instant> = Vec::new();
@@ -251,10 +252,13 @@ impl PushOutput {
             if ended {
                 return Ok(Ended::StreamEnded);
             }
-            match compio::time::timeout(WRITE_TIMEOUT, pump.flush()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(format!("write: {e}")),
-                Err(_) => {
+            let progress = Arc::clone(&pump.bytes_written);
+            let flush = pin!(pump.flush());
+            let stalled = pin!(stall(&progress, WRITE_TIMEOUT));
+            match select(flush, stalled).await {
+                Either::Left((Ok(()), _)) => {}
+                Either::Left((Err(e), _)) => return Err(format!("write: {e}")),
+                Either::Right(((), _)) => {
                     return Err(format!(
                         "destination accepted nothing for {}s",
                         WRITE_TIMEOUT.as_secs()
@@ -265,9 +269,24 @@ impl PushOutput {
             for arrived in sent_at.drain(..) {
                 self.stats.latency.record(written_at - arrived);
             }
-            self.stats
-                .add(&self.stats.bytes, pump.bytes_written - written);
-            written = pump.bytes_written;
+        }
+    }
+}
+
+/// Resolves once `written` has not grown for `limit`: a destination that takes
+/// bytes slowly is kept (and shows as degraded), one that takes none is dropped.
+async fn stall(written: &std::sync::atomic::AtomicU64, limit: Duration) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let check = Duration::from_secs(1).min(limit);
+    let mut last = written.load(Relaxed);
+    let mut since = Instant::now();
+    loop {
+        compio::time::sleep(check).await;
+        let now = written.load(Relaxed);
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() >= limit {
+            return;
         }
     }
 }
