@@ -137,3 +137,43 @@ fn a_missing_certificate_is_a_clear_startup_error() {
         "{err}"
     );
 }
+
+/// `server.log_level` sets the level when `RUST_LOG` is unset; `RUST_LOG` wins.
+#[test]
+fn the_log_level_comes_from_the_config_and_rust_log_overrides_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("quiet.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlog_level = \"warn\"\n[rtmp]\nlisten = \"127.0.0.1:{}\"\n[admin]\nlisten = \"127.0.0.1:{}\"\ntoken = \"a-long-enough-token\"\n",
+            common::free_port(),
+            common::free_port()
+        ),
+    )
+    .expect("write");
+    for (rust_log, expect_info) in [(None, false), (Some("info"), true)] {
+        let mut cmd = manifold();
+        cmd.arg("--config").arg(&path).env_remove("RUST_LOG");
+        if let Some(level) = rust_log {
+            cmd.env("RUST_LOG", level);
+        }
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start manifold");
+        // The banner is printed after the workers start; give them a moment, then stop.
+        std::thread::sleep(Duration::from_millis(500));
+        common::signal(child.id(), "TERM");
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "RUST_LOG={rust_log:?}: {err}");
+        // "shutting down" is logged at info on SIGTERM.
+        assert_eq!(
+            err.contains("shutting down"),
+            expect_info,
+            "RUST_LOG={rust_log:?}: {err}"
+        );
+    }
+}

@@ -56,8 +56,8 @@ pub fn start(
         .listen
         .parse()
         .map_err(|e| format!("admin.listen: {e}"))?;
-    let listener = std::net::TcpListener::bind(addr)
-        .map_err(|e| format!("cannot listen on {addr} (admin.listen): {e}"))?;
+    let listener =
+        bind_retrying(addr).map_err(|e| format!("cannot listen on {addr} (admin.listen): {e}"))?;
     listener
         .set_nonblocking(true)
         .map_err(|e| format!("admin.listen: {e}"))?;
@@ -102,6 +102,21 @@ pub fn start(
         })
         .map_err(|e| format!("cannot start the admin thread: {e}"))?;
     Ok(handle)
+}
+
+/// Binds `addr`, retrying for a moment while it is in use: a Manifold that just
+/// exited may still hold its listener while the kernel tears down its io_uring
+/// (deferred), so an immediate restart would otherwise fail.
+fn bind_retrying(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match std::net::TcpListener::bind(addr) {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            result => return result,
+        }
+    }
 }
 
 async fn accept_loop(listener: std::net::TcpListener, state: Rc<AdminState>) {

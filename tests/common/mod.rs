@@ -32,10 +32,20 @@ pub fn require(tool: &str) -> PathBuf {
     })
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, never one this test process was
+/// given before (the kernel may hand out a just-released port again at once).
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local addr").port()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    for _ in 0..100 {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = listener.local_addr().expect("local addr").port();
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!("no fresh ephemeral port in 100 tries");
 }
 
 /// Polls `check` until it returns `Some` or the deadline passes.
