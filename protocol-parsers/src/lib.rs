@@ -19,6 +19,7 @@ pub mod flv;
 pub mod h264;
 pub mod limits;
 pub mod media;
+pub mod mp4;
 pub mod rtmp;
 mod session;
 

@@ -1,0 +1,150 @@
+//! The CMAF writer (`protocol_parsers::mp4`) against ffprobe: the test clip's FLV
+//! tags are demuxed into frames, written as an init segment plus one fragment per
+//! GOP, and ffprobe must read back every packet of the source with the same size,
+//! keyframe flag, dts and pts, and the right codecs and dimensions.
+
+mod common;
+
+use bytes::Bytes;
+use common::{ffprobe, test_media};
+use protocol_parsers::media::{Frame, Track, TrackId};
+use protocol_parsers::mp4::{self, Sample, TrackFragment};
+use protocol_parsers::rtmp::media::{MediaDemuxer, MediaEvent};
+
+/// Every track and frame of an FLV file, through Manifold's own demuxer.
+fn demux_flv(path: &std::path::Path) -> (Vec<Track>, Vec<Frame>) {
+    let data = Bytes::from(std::fs::read(path).expect("read FLV"));
+    assert_eq!(&data[..3], b"FLV");
+    let mut at = 9 + 4; // header, then PreviousTagSize0
+    let mut demuxer = MediaDemuxer::default();
+    let (mut tracks, mut frames) = (Vec::<Track>::new(), Vec::new());
+    while at + 11 <= data.len() {
+        let kind = data[at];
+        let size = u32::from_be_bytes([0, data[at + 1], data[at + 2], data[at + 3]]) as usize;
+        let timestamp =
+            u32::from_be_bytes([data[at + 7], data[at + 4], data[at + 5], data[at + 6]]);
+        let body = data.slice(at + 11..at + 11 + size);
+        at += 11 + size + 4;
+        let event = match kind {
+            8 => demuxer.audio(timestamp, &body),
+            9 => demuxer.video(timestamp, &body),
+            _ => continue,
+        };
+        match event.expect("the clip demuxes") {
+            Some(MediaEvent::Track(track)) => {
+                tracks.retain(|t| t.id != track.id);
+                tracks.push(track);
+            }
+            Some(MediaEvent::Frame(frame)) => frames.push(frame),
+            _ => {}
+        }
+    }
+    tracks.sort_by_key(|t| t.id.0);
+    (tracks, frames)
+}
+
+/// Samples of one track from `frames`, durations from the next frame's dts (the
+/// last one repeats the previous duration).
+fn samples(frames: &[&Frame], next_dts: Option<i64>) -> Vec<Sample> {
+    frames
+        .iter()
+        .enumerate()
+        .map(|(i, frame)| {
+            let next = frames.get(i + 1).map(|f| f.dts).or(next_dts);
+            let duration = match next {
+                Some(next) => next - frame.dts,
+                None if i > 0 => frame.dts - frames[i - 1].dts,
+                None => 0,
+            };
+            Sample {
+                duration: duration as u32,
+                cts: frame.cts,
+                keyframe: frame.track == TrackId::AUDIO || frame.is_keyframe(),
+                data: frame.data.clone(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn ffprobe_reads_back_every_frame_of_the_clip_from_init_and_fragments() {
+    let clip = test_media(5);
+    let (tracks, frames) = demux_flv(&clip);
+    assert_eq!(tracks.len(), 2, "video and audio tracks");
+    let refs: Vec<&Track> = tracks.iter().collect();
+    let mut file: Vec<u8> = mp4::init_segment(&refs).expect("init segment").to_vec();
+
+    // One fragment per GOP: cut at every video keyframe.
+    let cuts: Vec<i64> = frames
+        .iter()
+        .filter(|f| f.track == TrackId::VIDEO && f.is_keyframe())
+        .map(|f| f.dts)
+        .collect();
+    assert!(cuts.len() >= 2, "the clip has several GOPs");
+    let mut pieces_total = 0;
+    for (n, start) in cuts.iter().enumerate() {
+        let end = cuts.get(n + 1).copied();
+        let in_gop = |f: &&Frame| f.dts >= *start && end.is_none_or(|e| f.dts < e);
+        let mut fragments = Vec::new();
+        let mut all_samples = Vec::new();
+        for track in &tracks {
+            let own: Vec<&Frame> = frames
+                .iter()
+                .filter(|f| f.track == track.id)
+                .filter(in_gop)
+                .collect();
+            if own.is_empty() {
+                continue;
+            }
+            let next = frames
+                .iter()
+                .filter(|f| f.track == track.id)
+                .map(|f| f.dts)
+                .find(|d| end.is_some_and(|e| *d >= e));
+            all_samples.push((track.id, own[0].dts, samples(&own, next)));
+        }
+        for (id, base, samples) in &all_samples {
+            fragments.push(TrackFragment {
+                track_id: mp4::track_id(*id),
+                base_decode_time: *base as u64,
+                samples,
+            });
+        }
+        if n == 0 {
+            file.extend_from_slice(&mp4::segment_type());
+        }
+        let pieces = mp4::fragment(n as u32 + 1, &fragments).expect("fragment");
+        // The payloads are the frames' own buffers, not copies.
+        let first_payload = &pieces[1];
+        assert_eq!(first_payload.as_ptr(), all_samples[0].2[0].data.as_ptr());
+        pieces_total += pieces.len();
+        for piece in pieces {
+            file.extend_from_slice(&piece);
+        }
+    }
+    assert_eq!(pieces_total, frames.len() + cuts.len());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("clip.mp4");
+    std::fs::write(&path, &file).expect("write mp4");
+
+    let info = ffprobe::streams(path.to_str().unwrap());
+    assert_eq!(info.video_codec.as_deref(), Some("h264"));
+    assert_eq!(info.audio_codec.as_deref(), Some("aac"));
+    assert_eq!((info.width, info.height), (1920, 1080));
+
+    let source = ffprobe::file_packets(&clip);
+    let written = ffprobe::file_packets(&path);
+    let key = |p: &ffprobe::Packet| (p.video, p.dts, p.pts, p.size, p.keyframe || !p.video);
+    let mut want: Vec<_> = source.iter().map(key).collect();
+    let mut got: Vec<_> = written.iter().map(key).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got.len(), want.len(), "packet count");
+    let first_difference = got.iter().zip(&want).position(|(g, w)| g != w);
+    assert_eq!(
+        first_difference,
+        None,
+        "first differing packet: {:?}",
+        first_difference.map(|i| (got[i], want[i]))
+    );
+}
