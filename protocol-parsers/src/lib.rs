@@ -15,13 +15,16 @@
 
 pub mod aac;
 pub mod amf0;
+pub mod dash;
 pub mod flv;
 pub mod h264;
+pub mod hls;
 pub mod limits;
 pub mod media;
 pub mod mp4;
 pub mod rtmp;
 mod session;
+mod text;
 
 pub mod fuzzing;
 
