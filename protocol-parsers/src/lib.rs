@@ -20,6 +20,7 @@ pub mod h264;
 pub mod limits;
 pub mod media;
 pub mod mp4;
+pub mod mpegts;
 pub mod rtmp;
 mod session;
 
