@@ -22,6 +22,7 @@ pub mod hls;
 pub mod limits;
 pub mod media;
 pub mod mp4;
+pub mod mpegts;
 pub mod rtmp;
 mod session;
 mod text;
