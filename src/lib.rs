@@ -12,6 +12,7 @@ pub mod config;
 pub mod engine;
 pub mod events;
 pub mod ingest;
+pub mod mux;
 pub mod outputs;
 pub mod secret;
 pub mod server;

@@ -10,6 +10,7 @@ use crate::admin::{self, ConfigStore};
 use crate::config::Config;
 use crate::engine::{self, EngineChoice, JobQueue, Spawner, Workers};
 use crate::events::EventBus;
+use crate::mux::Segmenting;
 use crate::outputs::{OutputManager, OutputState, PushTarget};
 use crate::stream::{QueueLimits, Registry};
 
@@ -22,6 +23,8 @@ pub struct ServerContext {
     pub queue: QueueLimits,
     pub outputs: OutputManager,
     pub events: Arc<EventBus>,
+    /// HLS/DASH segmenting of every live stream.
+    pub segmenting: Arc<Segmenting>,
 }
 
 /// Runs the server until SIGINT or SIGTERM. `path` is where admin API changes are
@@ -51,9 +54,16 @@ pub fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), Strin
             Some((addr, tls))
         }
     };
+    let http_addr: SocketAddr = config
+        .http
+        .listen
+        .parse()
+        .map_err(|e| format!("http.listen: {e}"))?;
     // Bind once here so a busy port is a clear startup error, not a worker's log line.
     let mut listeners = Vec::new();
     for index in 0..workers {
+        let http = engine::reuseport_listener(http_addr)
+            .map_err(|e| format!("cannot listen on {http_addr} (http.listen): {e}"))?;
         let rtmp = engine::reuseport_listener(rtmp_addr)
             .map_err(|e| format!("cannot listen on {rtmp_addr} (rtmp.listen): {e}"))?;
         let tls = match &rtmps {
@@ -64,7 +74,7 @@ pub fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), Strin
                 Arc::clone(config),
             )),
         };
-        listeners.push((index, rtmp, tls));
+        listeners.push((index, rtmp, tls, http));
     }
 
     let registry = Registry::new(&config);
@@ -77,6 +87,7 @@ pub fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), Strin
         queue: QueueLimits::default(),
         outputs: OutputManager::new(Arc::clone(&spawner), Arc::clone(&events)),
         events,
+        segmenting: Segmenting::new(&config.hls),
     });
     // Outputs are queued on the workers' job queues; they start with the workers.
     for stream in &config.streams {
@@ -135,6 +146,7 @@ type ListenerSet = (
     usize,
     std::net::TcpListener,
     Option<(std::net::TcpListener, Arc<rustls::ServerConfig>)>,
+    std::net::TcpListener,
 );
 
 async fn worker_main(
@@ -142,10 +154,11 @@ async fn worker_main(
     listeners: Option<ListenerSet>,
     jobs: Option<Arc<JobQueue>>,
 ) {
-    if let Some((_, rtmp, rtmps)) = listeners {
+    if let Some((_, rtmp, rtmps, http)) = listeners {
         if let Some((listener, tls)) = rtmps {
             compio::runtime::spawn(accept_loop(listener, Some(tls), Arc::clone(&ctx))).detach();
         }
+        compio::runtime::spawn(http_accept_loop(http, Arc::clone(&ctx))).detach();
         compio::runtime::spawn(accept_loop(rtmp, None, ctx)).detach();
     }
     match jobs {
@@ -177,6 +190,29 @@ async fn accept_loop(
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
                 tracing::warn!(error = %e, "accept failed");
+                compio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn http_accept_loop(listener: std::net::TcpListener, ctx: Arc<ServerContext>) {
+    let listener = match compio::net::TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot register the HTTP listener");
+            return;
+        }
+    };
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                compio::runtime::spawn(crate::outputs::http::serve(stream, Arc::clone(&ctx)))
+                    .detach();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "http accept failed");
                 compio::time::sleep(Duration::from_millis(100)).await;
             }
         }

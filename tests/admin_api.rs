@@ -808,7 +808,8 @@ fn metrics_can_require_the_token() {
     std::fs::write(
         &path,
         format!(
-            "[rtmp]\nlisten = \"127.0.0.1:{}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken = \"{ADMIN_TOKEN}\"\nmetrics_require_token = true\n",
+            "[rtmp]\nlisten = \"127.0.0.1:{}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken = \"{ADMIN_TOKEN}\"\nmetrics_require_token = true\n",
+            common::free_port(),
             common::free_port()
         ),
     )

@@ -146,7 +146,8 @@ fn the_log_level_comes_from_the_config_and_rust_log_overrides_it() {
     std::fs::write(
         &path,
         format!(
-            "[server]\nlog_level = \"warn\"\n[rtmp]\nlisten = \"127.0.0.1:{}\"\n[admin]\nlisten = \"127.0.0.1:{}\"\ntoken = \"a-long-enough-token\"\n",
+            "[server]\nlog_level = \"warn\"\n[rtmp]\nlisten = \"127.0.0.1:{}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n[admin]\nlisten = \"127.0.0.1:{}\"\ntoken = \"a-long-enough-token\"\n",
+            common::free_port(),
             common::free_port(),
             common::free_port()
         ),

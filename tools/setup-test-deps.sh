@@ -2,7 +2,7 @@
 # Installs what the test suite runs against on Debian 12: real peers this project
 # did not write (ffmpeg/ffprobe, nginx with libnginx-mod-rtmp, promtool, openssl).
 set -euo pipefail
-packages=(ffmpeg nginx libnginx-mod-rtmp prometheus openssl python3)
+packages=(ffmpeg nginx libnginx-mod-rtmp prometheus openssl python3 curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -150,6 +150,7 @@ fn handle_event(
                         serde_json::json!({"stream": guard.stream().name(), "protocol": protocol, "remote_address": peer.to_string()}).to_string(),
                     );
                     session.accept_publish();
+                    ctx.segmenting.ensure(guard.stream(), ctx.queue);
                     *role = Role::Publishing(guard);
                     None
                 }

@@ -2,6 +2,7 @@
 
 mod control;
 pub mod forwarder;
+pub mod http;
 mod latency;
 mod manager;
 mod push_state;

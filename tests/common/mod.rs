@@ -148,6 +148,7 @@ pub struct Manifold {
     child: Child,
     pub rtmp_port: u16,
     pub admin_port: u16,
+    pub http_port: u16,
     pub rtmps_port: Option<u16>,
     pub log: LogBuffer,
     pub dir: tempfile::TempDir,
@@ -195,8 +196,9 @@ impl Manifold {
         let dir = tempfile::tempdir().expect("temp dir");
         let rtmp_port = free_port();
         let admin_port = free_port();
+        let http_port = free_port();
         let mut config = format!(
-            "[server]\nworkers = 2\nengine = \"{engine}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken = \"{ADMIN_TOKEN}\"\n[rtmp]\nlisten = \"127.0.0.1:{rtmp_port}\"\n"
+            "[server]\nworkers = 2\nengine = \"{engine}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken = \"{ADMIN_TOKEN}\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[rtmp]\nlisten = \"127.0.0.1:{rtmp_port}\"\n"
         );
         let rtmps_port = rtmps.then(|| {
             let port = free_port();
@@ -217,6 +219,7 @@ impl Manifold {
             child,
             rtmp_port,
             admin_port,
+            http_port,
             rtmps_port,
             log,
             dir,
@@ -261,6 +264,15 @@ impl Manifold {
             path,
             &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
             body,
+        )
+    }
+
+    /// `http://127.0.0.1:PORT/PATH` on the public HTTP server (HLS, DASH).
+    pub fn http_url(&self, path: &str) -> String {
+        format!(
+            "http://127.0.0.1:{}/{}",
+            self.http_port,
+            path.trim_start_matches('/')
         )
     }
 

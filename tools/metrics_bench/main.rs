@@ -39,7 +39,8 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let admin_port = free_port();
     let mut config = format!(
-        "[server]\nworkers = 2\n[rtmp]\nlisten = \"127.0.0.1:{}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken = \"{TOKEN}\"\n",
+        "[server]\nworkers = 2\n[rtmp]\nlisten = \"127.0.0.1:{}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken = \"{TOKEN}\"\n",
+        free_port(),
         free_port()
     );
     // Outputs are enabled: each has a task waiting for its stream, as in production

@@ -361,7 +361,9 @@ fn start_relay(
 ) -> Child {
     if let Some(engine) = relay.strip_prefix("manifold-") {
         let mut config = format!(
-            "[server]\nengine = \"{engine}\"\n[rtmp]\nlisten = \"127.0.0.1:{ingest}\"\n[[stream]]\nname = \"main\"\nkey = \"K\"\n"
+            "[server]\nengine = \"{engine}\"\n[rtmp]\nlisten = \"127.0.0.1:{ingest}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n[admin]\nlisten = \"127.0.0.1:{}\"\n[[stream]]\nname = \"main\"\nkey = \"K\"\n",
+            free_port(),
+            free_port()
         );
         for i in 0..n {
             config.push_str(&format!(

@@ -13,3 +13,9 @@ mod xml;
 pub use adaptation_set::{AdaptationSet, ContentType, Representation};
 pub use mpd::{Mpd, Period};
 pub use segment_template::{SegmentTemplate, TimelineEntry};
+
+/// An xs:dateTime in UTC with milliseconds, e.g. for the `http-iso` UTCTiming
+/// endpoint the MPD points clients at.
+pub fn date_time(unix_ms: i64) -> String {
+    crate::text::iso8601_utc_ms(unix_ms)
+}

@@ -14,4 +14,4 @@ mod multivariant;
 pub use codecs::codec_string;
 pub use low_latency::{Part, PreloadHint, PreloadHintType, RenditionReport, ServerControl};
 pub use media_playlist::{MediaPlaylist, Segment};
-pub use multivariant::{MultivariantPlaylist, Variant};
+pub use multivariant::{Media, MultivariantPlaylist, Variant};

@@ -10,6 +10,8 @@ use crate::text;
 /// no EXT-X-VERSION: none of its tags or attributes needs more than version 1.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MultivariantPlaylist {
+    /// EXT-X-MEDIA renditions (demuxed audio), written before the variants.
+    pub media: Vec<Media>,
     pub variants: Vec<Variant>,
     /// EXT-X-INDEPENDENT-SEGMENTS: every segment of every variant starts with a
     /// keyframe.
@@ -31,6 +33,20 @@ pub struct Variant {
     pub resolution: Option<(u32, u32)>,
     /// FRAME-RATE: frames per second, written with three decimals.
     pub frame_rate: Option<f64>,
+    /// AUDIO: the GROUP-ID of the EXT-X-MEDIA audio renditions this variant plays with.
+    pub audio: Option<String>,
+}
+
+/// One EXT-X-MEDIA:TYPE=AUDIO rendition (the audio of CMAF content, whose tracks
+/// are separate playlists).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Media {
+    pub group_id: String,
+    pub name: String,
+    pub uri: String,
+    pub default: bool,
+    /// CHANNELS, e.g. "2".
+    pub channels: Option<String>,
 }
 
 impl MultivariantPlaylist {
@@ -46,6 +62,19 @@ impl fmt::Display for MultivariantPlaylist {
         if self.independent_segments {
             f.write_str("#EXT-X-INDEPENDENT-SEGMENTS\n")?;
         }
+        for media in &self.media {
+            write!(
+                f,
+                "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID={},NAME={},DEFAULT={},AUTOSELECT=YES",
+                Quoted(&media.group_id),
+                Quoted(&media.name),
+                if media.default { "YES" } else { "NO" }
+            )?;
+            if let Some(channels) = &media.channels {
+                write!(f, ",CHANNELS={}", Quoted(channels))?;
+            }
+            writeln!(f, ",URI={}", Quoted(&media.uri))?;
+        }
         for variant in &self.variants {
             write!(f, "#EXT-X-STREAM-INF:BANDWIDTH={}", variant.bandwidth)?;
             if let Some(average) = variant.average_bandwidth {
@@ -60,6 +89,9 @@ impl fmt::Display for MultivariantPlaylist {
             if let Some(rate) = variant.frame_rate {
                 write!(f, ",FRAME-RATE={}", text::fixed(rate, 3))?;
             }
+            if let Some(group) = &variant.audio {
+                write!(f, ",AUDIO={}", Quoted(group))?;
+            }
             writeln!(f, "\n{}", UriLine(&variant.uri))?;
         }
         Ok(())
@@ -71,8 +103,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn demuxed_audio_is_an_ext_x_media_group() {
+        let playlist = MultivariantPlaylist {
+            independent_segments: false,
+            media: vec![Media {
+                group_id: "audio".into(),
+                name: "source".into(),
+                uri: "source/audio.m3u8".into(),
+                default: true,
+                channels: Some("2".into()),
+            }],
+            variants: vec![Variant {
+                uri: "source/video.m3u8".into(),
+                bandwidth: 5_000_000,
+                codecs: "avc1.640028,mp4a.40.2".into(),
+                audio: Some("audio".into()),
+                ..Variant::default()
+            }],
+        };
+        assert_eq!(
+            playlist.write(),
+            "#EXTM3U\n\
+             #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"source\",DEFAULT=YES,AUTOSELECT=YES,\
+             CHANNELS=\"2\",URI=\"source/audio.m3u8\"\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=5000000,CODECS=\"avc1.640028,mp4a.40.2\",AUDIO=\"audio\"\n\
+             source/video.m3u8\n"
+        );
+    }
+
+    #[test]
     fn ladder() {
         let playlist = MultivariantPlaylist {
+            media: Vec::new(),
             independent_segments: true,
             variants: vec![
                 Variant {
@@ -82,6 +144,7 @@ mod tests {
                     codecs: "avc1.640028,mp4a.40.2".into(),
                     resolution: Some((1920, 1080)),
                     frame_rate: Some(29.97003),
+                    audio: None,
                 },
                 Variant {
                     uri: "720p/index.m3u8".into(),
@@ -90,6 +153,7 @@ mod tests {
                     codecs: "avc1.64001f,mp4a.40.2".into(),
                     resolution: Some((1280, 720)),
                     frame_rate: Some(30.0),
+                    audio: None,
                 },
                 Variant {
                     uri: "audio/index.m3u8".into(),
@@ -117,6 +181,7 @@ mod tests {
     #[test]
     fn empty_codecs_are_left_out() {
         let playlist = MultivariantPlaylist {
+            media: Vec::new(),
             variants: vec![Variant {
                 uri: "a.m3u8".into(),
                 bandwidth: 1,

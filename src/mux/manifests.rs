@@ -1,0 +1,344 @@
+//! HLS playlists and the DASH MPD of a rendition, written from its segment window
+//! by the sans-IO writers in `protocol_parsers::{hls, dash}`.
+
+use protocol_parsers::dash::{
+    AdaptationSet, ContentType, Mpd, Period, Representation, SegmentTemplate, TimelineEntry,
+};
+use protocol_parsers::hls::{
+    Media, MediaPlaylist, MultivariantPlaylist, Part, PreloadHint, PreloadHintType, Segment,
+    ServerControl, Variant, codec_string,
+};
+use protocol_parsers::media::{CodecConfig, TrackKind};
+
+use super::rendition::{Inner, Rendition, SegmentRec};
+
+/// Parts are listed for this many of the newest segments (RFC 8216bis asks for at
+/// least those within the last three target durations).
+const SEGMENTS_WITH_PARTS: usize = 3;
+
+pub fn generation(rendition: &Rendition) -> u64 {
+    rendition.generation
+}
+
+fn letter(kind: TrackKind) -> &'static str {
+    match kind {
+        TrackKind::Video => "v",
+        TrackKind::Audio => "a",
+    }
+}
+
+pub fn init_uri(rendition: &Rendition, kind: TrackKind, id: u32) -> String {
+    format!("init-{}-{}-{id}.mp4", letter(kind), rendition.generation)
+}
+
+pub fn segment_uri(rendition: &Rendition, kind: TrackKind, msn: u64) -> String {
+    format!("seg-{}-{}-{msn}.m4s", letter(kind), rendition.generation)
+}
+
+pub fn part_uri(rendition: &Rendition, kind: TrackKind, msn: u64, index: usize) -> String {
+    format!(
+        "part-{}-{}-{msn}-{index}.m4s",
+        letter(kind),
+        rendition.generation
+    )
+}
+
+fn part_target(inner: &Inner) -> Option<f64> {
+    let part_ms = inner.config.part_ms?;
+    // Advertise at least what was produced, rounded up to the millisecond.
+    let target = (part_ms as f64 / 1000.0).max(inner.max_part_seconds);
+    Some((target * 1000.0).ceil() / 1000.0)
+}
+
+fn target_duration(inner: &Inner) -> u32 {
+    let target = (inner.config.segment_ms as f64 / 1000.0).max(inner.max_segment_seconds);
+    target.ceil().max(1.0) as u32
+}
+
+fn has(inner: &Inner, kind: TrackKind) -> bool {
+    match kind {
+        TrackKind::Video => inner.video.is_some(),
+        TrackKind::Audio => inner.audio.is_some(),
+    }
+}
+
+/// Average bits per second of a track over the complete segments in the window
+/// (the peak segment's, which is what BANDWIDTH must cover).
+fn bandwidth(inner: &Inner, kind: TrackKind) -> u64 {
+    inner
+        .segments
+        .iter()
+        .filter(|s| s.complete)
+        .map(|s| {
+            let track = s.track(kind);
+            let bytes: usize = track
+                .parts
+                .iter()
+                .flat_map(|p| &p.pieces)
+                .map(|b| b.len())
+                .sum();
+            let seconds = track.seconds();
+            if seconds > 0.0 {
+                (bytes as f64 * 8.0 / seconds) as u64
+            } else {
+                0
+            }
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// `index.m3u8`: the video playlist with its audio group, or whichever exists.
+pub fn multivariant(rendition: &Rendition) -> Option<String> {
+    let inner = rendition.lock();
+    let prefix = &rendition.name;
+    let video = inner.video.as_ref();
+    let audio = inner.audio.as_ref();
+    let mut codecs = Vec::new();
+    let mut resolution = None;
+    for media in [video, audio].into_iter().flatten() {
+        codecs.extend(codec_string(&media.track.config));
+        if let CodecConfig::Video { width, height, .. } = media.track.config {
+            resolution = Some((width, height));
+        }
+    }
+    let bandwidth = bandwidth(&inner, TrackKind::Video) + bandwidth(&inner, TrackKind::Audio);
+    let (uri, audio_group) = match (video, audio) {
+        (Some(_), Some(_)) => (
+            format!("{prefix}/video.m3u8"),
+            Some(format!("{prefix}/audio.m3u8")),
+        ),
+        (Some(_), None) => (format!("{prefix}/video.m3u8"), None),
+        (None, Some(_)) => (format!("{prefix}/audio.m3u8"), None),
+        (None, None) => return None,
+    };
+    let playlist = MultivariantPlaylist {
+        independent_segments: true,
+        variants: vec![Variant {
+            uri,
+            // Before the first segment completes, a nominal figure; players
+            // only use it to choose between variants.
+            bandwidth: if bandwidth > 0 { bandwidth } else { 1_000_000 },
+            average_bandwidth: None,
+            codecs: codecs.join(","),
+            resolution,
+            frame_rate: None,
+            audio: audio_group.as_ref().map(|_| "audio".to_owned()),
+        }],
+        media: audio_group
+            .map(|uri| {
+                vec![Media {
+                    group_id: "audio".to_owned(),
+                    name: rendition.name.clone(),
+                    uri,
+                    default: true,
+                    channels: audio.and_then(|m| match m.track.config {
+                        CodecConfig::Audio { channels, .. } => Some(channels.to_string()),
+                        _ => None,
+                    }),
+                }]
+            })
+            .unwrap_or_default(),
+    };
+    Some(playlist.write())
+}
+
+/// `video.m3u8` / `audio.m3u8`: the fMP4 media playlist of one track.
+pub fn media_playlist(rendition: &Rendition, kind: TrackKind) -> Option<String> {
+    let inner = rendition.lock();
+    if !has(&inner, kind) {
+        return None;
+    }
+    let first = inner.segments.front()?;
+    let parts_from = inner.segments.len().saturating_sub(SEGMENTS_WITH_PARTS);
+    let part_target = part_target(&inner);
+    let mut map = None;
+    let segments: Vec<Segment> = inner
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let track = s.track(kind);
+            let segment_map = track.init.as_ref().map(|m| init_uri(rendition, kind, m.id));
+            let map_uri = if segment_map != map {
+                map.clone_from(&segment_map);
+                segment_map
+            } else {
+                None
+            };
+            Segment {
+                uri: segment_uri(rendition, kind, s.msn),
+                duration: track.seconds(),
+                discontinuity: s.discontinuity && i > 0,
+                program_date_time_ms: Some(s.wall_ms),
+                map_uri,
+                parts: if part_target.is_some() && i >= parts_from {
+                    track
+                        .parts
+                        .iter()
+                        .enumerate()
+                        .map(|(index, p)| Part {
+                            uri: part_uri(rendition, kind, s.msn, index),
+                            duration: p.duration as f64 / f64::from(track.timescale()),
+                            independent: p.independent,
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                complete: s.complete,
+            }
+        })
+        .collect();
+    let last = inner.segments.back()?;
+    let preload_hint = part_target.map(|_| {
+        let (msn, index) = if last.complete {
+            (last.msn + 1, 0)
+        } else {
+            (last.msn, last.track(kind).parts.len())
+        };
+        PreloadHint {
+            kind: PreloadHintType::Part,
+            uri: part_uri(rendition, kind, msn, index),
+            byterange_start: None,
+            byterange_length: None,
+        }
+    });
+    let target = target_duration(&inner);
+    let playlist = MediaPlaylist {
+        // EXT-X-MAP needs version 6; the writer raises it where a feature needs more.
+        version: 6,
+        target_duration: target,
+        media_sequence: first.msn,
+        discontinuity_sequence: inner.discontinuity_sequence,
+        independent_segments: true,
+        map_uri: None,
+        part_target,
+        server_control: Some(ServerControl {
+            can_block_reload: true,
+            part_hold_back: part_target.map(|t| t * 3.0),
+            hold_back: Some(f64::from(target) * 3.0),
+            can_skip_until: None,
+        }),
+        skipped_segments: 0,
+        segments,
+        preload_hint,
+        rendition_reports: Vec::new(),
+        ended: false,
+    };
+    Some(playlist.write())
+}
+
+/// The segments of one period: from a discontinuity to the next.
+fn periods(inner: &Inner) -> Vec<Vec<&SegmentRec>> {
+    let mut periods: Vec<Vec<&SegmentRec>> = Vec::new();
+    for segment in inner.segments.iter().filter(|s| s.complete) {
+        match periods.last_mut() {
+            Some(period) if !segment.discontinuity => period.push(segment),
+            _ => periods.push(vec![segment]),
+        }
+    }
+    periods
+}
+
+/// `manifest.mpd`: a dynamic MPD, one period per publisher session (or codec
+/// change), a video and an audio adaptation set over the same CMAF segments.
+pub fn mpd(rendition: &Rendition) -> Option<String> {
+    let inner = rendition.lock();
+    let availability_start = inner.availability_start_ms?;
+    let prefix = &rendition.name;
+    let segment_seconds = inner.config.segment_ms as f64 / 1000.0;
+    let mut out_periods = Vec::new();
+    for segments in periods(&inner) {
+        let Some(first) = segments.first() else {
+            continue;
+        };
+        let start = (first.wall_ms - availability_start) as f64 / 1000.0;
+        let mut adaptation_sets = Vec::new();
+        for kind in [TrackKind::Video, TrackKind::Audio] {
+            let Some(media) = first.track(kind).init.clone() else {
+                continue;
+            };
+            let timescale = media.track.timescale.max(1);
+            // The period starts at its first segment's media time.
+            let offset = first.start_ms * i64::from(timescale) / 1000;
+            let mut timeline: Vec<TimelineEntry> = Vec::new();
+            for s in &segments {
+                let track = s.track(kind);
+                let (Some(t), d) = (track.start_dts, track.duration()) else {
+                    continue;
+                };
+                let (t, d) = (u64::try_from(t).unwrap_or(0), u64::try_from(d).unwrap_or(0));
+                match timeline.last_mut() {
+                    Some(last) if last.d == d && last.t + last.d * (u64::from(last.r) + 1) == t => {
+                        last.r += 1;
+                    }
+                    _ => timeline.push(TimelineEntry { t, d, r: 0 }),
+                }
+            }
+            let (width, height, audio_sampling_rate, audio_channels) = match media.track.config {
+                CodecConfig::Video { width, height, .. } => (Some(width), Some(height), None, None),
+                CodecConfig::Audio {
+                    sample_rate,
+                    channels,
+                    ..
+                } => (None, None, Some(sample_rate), Some(channels)),
+                _ => (None, None, None, None),
+            };
+            adaptation_sets.push(AdaptationSet {
+                content_type: match kind {
+                    TrackKind::Video => ContentType::Video,
+                    TrackKind::Audio => ContentType::Audio,
+                },
+                mime_type: match kind {
+                    TrackKind::Video => "video/mp4".to_owned(),
+                    TrackKind::Audio => "audio/mp4".to_owned(),
+                },
+                segment_alignment: true,
+                representations: vec![Representation {
+                    id: letter(kind).to_owned(),
+                    codecs: codec_string(&media.track.config).unwrap_or_default(),
+                    bandwidth: bandwidth(&inner, kind).max(1),
+                    width,
+                    height,
+                    frame_rate: None,
+                    audio_sampling_rate,
+                    audio_channels,
+                    template: SegmentTemplate {
+                        timescale,
+                        initialization: format!("{prefix}/{}", init_uri(rendition, kind, media.id)),
+                        media: format!(
+                            "{prefix}/seg-{}-{}-$Number$.m4s",
+                            letter(kind),
+                            rendition.generation
+                        ),
+                        start_number: first.msn,
+                        presentation_time_offset: u64::try_from(offset).unwrap_or(0),
+                        timeline: Some(timeline),
+                        duration: None,
+                    },
+                }],
+            });
+        }
+        out_periods.push(Period {
+            id: format!("p{}", first.msn),
+            start: start.max(0.0),
+            adaptation_sets,
+        });
+    }
+    if out_periods.is_empty() {
+        return None;
+    }
+    let mpd = Mpd {
+        availability_start_time_ms: availability_start,
+        publish_time_ms: super::unix_ms(),
+        minimum_update_period: segment_seconds,
+        min_buffer_time: segment_seconds,
+        suggested_presentation_delay: segment_seconds * 2.0,
+        time_shift_buffer_depth: segment_seconds * inner.window as f64,
+        max_segment_duration: inner.max_segment_seconds.max(segment_seconds),
+        utc_timing: Some("/time".to_owned()),
+        periods: out_periods,
+    };
+    Some(mpd.write())
+}

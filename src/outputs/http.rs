@@ -1,0 +1,388 @@
+//! The public HTTP server on `http.listen`: HLS (fMP4 with LL-HLS parts, and an
+//! MPEG-TS variant), DASH, served from memory on every I/O core. Segments and parts
+//! are immutable (their URIs carry the rendition's generation), so any HTTP cache
+//! or CDN can sit in front; playlists and the MPD are short-lived.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use protocol_parsers::media::TrackKind;
+
+use crate::engine::HyperIo;
+use crate::mux::{Rendition, manifests};
+use crate::server::ServerContext;
+
+/// Longest a blocking playlist reload (`_HLS_msn`) waits, as a multiple of the
+/// segment target (RFC 8216bis: three target durations).
+const BLOCKING_RELOAD_TARGETS: u32 = 3;
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const SHORT: &str = "public, max-age=1";
+
+/// A response body made of shared pieces (a segment is its parts' `Bytes`).
+pub struct Pieces {
+    pieces: VecDeque<Bytes>,
+    remaining: u64,
+}
+
+impl Pieces {
+    pub fn new(pieces: impl IntoIterator<Item = Bytes>) -> Self {
+        let pieces: VecDeque<Bytes> = pieces.into_iter().filter(|p| !p.is_empty()).collect();
+        let remaining = pieces.iter().map(|p| p.len() as u64).sum();
+        Self { pieces, remaining }
+    }
+
+    /// Bytes `start..=end` of the concatenation.
+    fn range(self, start: u64, end: u64) -> Self {
+        let mut out = Vec::new();
+        let mut at = 0u64;
+        for piece in self.pieces {
+            let (from, to) = (at, at + piece.len() as u64);
+            at = to;
+            if to <= start || from > end {
+                continue;
+            }
+            let lo = start.saturating_sub(from) as usize;
+            let hi = ((end + 1).min(to) - from) as usize;
+            out.push(piece.slice(lo..hi));
+        }
+        Self::new(out)
+    }
+}
+
+impl Body for Pieces {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.pieces.pop_front().map(|piece| {
+            self.remaining -= piece.len() as u64;
+            Ok(Frame::data(piece))
+        }))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+type Reply = Response<Pieces>;
+
+fn reply(
+    status: StatusCode,
+    content_type: &'static str,
+    cache: &'static str,
+    body: Pieces,
+) -> Reply {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    response
+}
+
+fn text(status: StatusCode, message: &str) -> Reply {
+    reply(
+        status,
+        "text/plain; charset=utf-8",
+        "no-store",
+        Pieces::new([Bytes::from(format!("{message}\n"))]),
+    )
+}
+
+fn not_found() -> Reply {
+    text(StatusCode::NOT_FOUND, "not found")
+}
+
+/// Serves one accepted connection.
+pub async fn serve(stream: compio::net::TcpStream, ctx: Arc<ServerContext>) {
+    let service = hyper::service::service_fn(|request| {
+        let ctx = Arc::clone(&ctx);
+        async move { Ok::<_, Infallible>(handle(&ctx, request).await) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(HyperIo::new(stream), service);
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %e, "http connection ended");
+    }
+}
+
+async fn handle(ctx: &ServerContext, request: Request<Incoming>) -> Reply {
+    let method = request.method().clone();
+    if method == Method::OPTIONS {
+        let mut response = text(StatusCode::NO_CONTENT, "");
+        let headers = response.headers_mut();
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Range"),
+        );
+        return response;
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "use GET or HEAD");
+    }
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let range = request
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let response = route(ctx, &path, &query).await;
+    match range {
+        Some(range) if response.status() == StatusCode::OK => apply_range(response, &range),
+        _ => response,
+    }
+}
+
+/// Path segments are names (letters, digits, `-_.`): nothing else, so no `..` or
+/// encoded separator can reach anything but the in-memory maps.
+fn segments(path: &str) -> Option<Vec<&str>> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    parts
+        .iter()
+        .all(|p| p.is_empty() || crate::config::valid_name(p))
+        .then_some(parts)
+}
+
+async fn route(ctx: &ServerContext, path: &str, query: &str) -> Reply {
+    let Some(parts) = segments(path) else {
+        return not_found();
+    };
+    let (stream, rest) = match parts.as_slice() {
+        ["live", stream, rest @ ..] => (*stream, rest),
+        // The MPD's UTCTiming (urn:mpeg:dash:utc:http-iso:2014): players sync to it.
+        ["time"] => {
+            let now = protocol_parsers::dash::date_time(crate::mux::unix_ms());
+            return reply(
+                StatusCode::OK,
+                "text/plain",
+                "no-store",
+                Pieces::new([Bytes::from(now)]),
+            );
+        }
+        _ => return not_found(),
+    };
+    let Some(rendition) = ctx.segmenting.find(stream) else {
+        return not_found();
+    };
+    match rest {
+        ["index.m3u8"] => playlist(manifests::multivariant(&rendition)),
+        ["manifest.mpd"] => match manifests::mpd(&rendition) {
+            Some(mpd) => reply(
+                StatusCode::OK,
+                "application/dash+xml",
+                SHORT,
+                Pieces::new([Bytes::from(mpd)]),
+            ),
+            None => not_found(),
+        },
+        [name, file] if *name == rendition.name => rendition_file(&rendition, file, query).await,
+        _ => not_found(),
+    }
+}
+
+fn playlist(text: Option<String>) -> Reply {
+    match text {
+        Some(text) => reply(
+            StatusCode::OK,
+            "application/vnd.apple.mpegurl",
+            SHORT,
+            Pieces::new([Bytes::from(text)]),
+        ),
+        None => not_found(),
+    }
+}
+
+fn kind_of(letter: &str) -> Option<TrackKind> {
+    match letter {
+        "v" => Some(TrackKind::Video),
+        "a" => Some(TrackKind::Audio),
+        _ => None,
+    }
+}
+
+fn media_type(kind: TrackKind) -> &'static str {
+    match kind {
+        TrackKind::Video => "video/mp4",
+        TrackKind::Audio => "audio/mp4",
+    }
+}
+
+/// `_HLS_msn` / `_HLS_part` of a blocking playlist reload.
+fn blocking_request(query: &str) -> Option<(u64, Option<usize>)> {
+    let value = |key: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+    };
+    let msn = value("_HLS_msn")?.parse().ok()?;
+    Some((msn, value("_HLS_part").and_then(|p| p.parse().ok())))
+}
+
+async fn rendition_file(rendition: &Arc<Rendition>, file: &str, query: &str) -> Reply {
+    let generation = manifests::generation(rendition);
+    if let Some(kind) = file.strip_suffix(".m3u8").and_then(|n| match n {
+        "video" => Some(TrackKind::Video),
+        "audio" => Some(TrackKind::Audio),
+        _ => None,
+    }) {
+        if let Some((msn, part)) = blocking_request(query) {
+            let target = rendition.lock().config.segment_ms as u64;
+            let wait = rendition.wait_until(|inner| {
+                inner.ended
+                    || inner.last_position().is_some_and(|(last, parts)| {
+                        last > msn || last == msn && part.is_some_and(|p| parts > p)
+                    })
+            });
+            let limit = Duration::from_millis(target * u64::from(BLOCKING_RELOAD_TARGETS));
+            if compio::time::timeout(limit, wait).await.is_err() {
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the requested segment did not appear in time",
+                );
+            }
+        }
+        return playlist(manifests::media_playlist(rendition, kind));
+    }
+    // Names: init-{v|a}-{gen}-{id}.mp4, seg-{v|a}-{gen}-{msn}.m4s,
+    // part-{v|a}-{gen}-{msn}-{index}.m4s.
+    let (stem, extension) = match file.rsplit_once('.') {
+        Some(split) => split,
+        None => return not_found(),
+    };
+    let fields: Vec<&str> = stem.split('-').collect();
+    let number = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+    let Some(kind) = fields.get(1).and_then(|k| kind_of(k)) else {
+        return not_found();
+    };
+    if number(2) != Some(generation) {
+        return not_found();
+    }
+    // A preload hint names the next part before it exists: hold that request
+    // until the part is written (RFC 8216bis 6.2.6), as for a blocking reload.
+    if let (Some("part"), Some(msn), Some(index)) = (fields.first().copied(), number(3), number(4))
+    {
+        let index = index as usize;
+        let exists = |inner: &crate::mux::rendition::Inner| {
+            inner.ended
+                || inner
+                    .segment(msn)
+                    .is_some_and(|s| s.complete || s.track(kind).parts.len() > index)
+        };
+        let upcoming = {
+            let inner = rendition.lock();
+            !exists(&inner)
+                && inner
+                    .last_position()
+                    .is_some_and(|(last, _)| msn == last || msn == last + 1 && index == 0)
+        };
+        if upcoming {
+            let target = rendition.lock().config.segment_ms as u64;
+            let limit = Duration::from_millis(target * u64::from(BLOCKING_RELOAD_TARGETS));
+            let _ = compio::time::timeout(limit, rendition.wait_until(exists)).await;
+        }
+    }
+    let inner = rendition.lock();
+    let body = match (fields.first().copied(), extension) {
+        (Some("init"), "mp4") => {
+            let media = match kind {
+                TrackKind::Video => &inner.video,
+                TrackKind::Audio => &inner.audio,
+            };
+            // Older generations of the init stay reachable through their segments.
+            let wanted = number(3);
+            let init = inner
+                .segments
+                .iter()
+                .filter_map(|s| s.track(kind).init.clone())
+                .chain(media.clone())
+                .find(|m| Some(u64::from(m.id)) == wanted);
+            init.map(|m| Pieces::new([m.init.clone()]))
+        }
+        (Some("seg"), "m4s") => number(3)
+            .and_then(|msn| inner.segment(msn))
+            .filter(|s| s.complete)
+            .map(|s| {
+                Pieces::new(
+                    s.track(kind)
+                        .parts
+                        .iter()
+                        .flat_map(|p| p.pieces.iter().cloned()),
+                )
+            }),
+        (Some("part"), "m4s") => number(3)
+            .and_then(|msn| inner.segment(msn))
+            .and_then(|s| s.track(kind).parts.get(number(4)? as usize))
+            .map(|p| Pieces::new(p.pieces.iter().cloned())),
+        _ => None,
+    };
+    drop(inner);
+    match body {
+        Some(body) => reply(StatusCode::OK, media_type(kind), IMMUTABLE, body),
+        None => not_found(),
+    }
+}
+
+/// A single `bytes=a-b`, `bytes=a-` or `bytes=-n` range; anything else gets the
+/// whole body (allowed by RFC 9110).
+fn apply_range(response: Reply, range: &str) -> Reply {
+    let total = response.body().remaining;
+    let Some(spec) = range.strip_prefix("bytes=").filter(|s| !s.contains(',')) else {
+        return response;
+    };
+    let bounds = match spec.split_once('-') {
+        Some(("", suffix)) => suffix
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(|n| (total.saturating_sub(n), total.saturating_sub(1))),
+        Some((start, "")) => start
+            .parse::<u64>()
+            .ok()
+            .map(|s| (s, total.saturating_sub(1))),
+        Some((start, end)) => match (start.parse::<u64>(), end.parse::<u64>()) {
+            (Ok(s), Ok(e)) if s <= e => Some((s, e.min(total.saturating_sub(1)))),
+            _ => None,
+        },
+        None => None,
+    };
+    let Some((start, end)) = bounds.filter(|(s, _)| *s < total) else {
+        let mut refused = text(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
+        if let Ok(value) = HeaderValue::from_str(&format!("bytes */{total}")) {
+            refused.headers_mut().insert(header::CONTENT_RANGE, value);
+        }
+        return refused;
+    };
+    let (mut parts, body) = response.into_parts();
+    parts.status = StatusCode::PARTIAL_CONTENT;
+    if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{total}")) {
+        parts.headers.insert(header::CONTENT_RANGE, value);
+    }
+    Response::from_parts(parts, body.range(start, end))
+}

@@ -1,0 +1,314 @@
+//! HLS (fMP4 + LL-HLS) and DASH served from memory, checked with real clients:
+//! ffprobe/ffmpeg read and decode what a live ffmpeg publish produces, and the HTTP
+//! semantics a CDN or player relies on are checked request by request.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Manifold, ffprobe, http, publish, test_media, wait_for};
+
+const STREAM: &str = "[[stream]]\nname = \"main\"\nkey = \"K\"\n";
+
+/// GET on the public HTTP port; `path` may carry a query.
+fn get(server: &Manifold, path: &str) -> http::Response {
+    http::request(server.http_port, "GET", path, &[], None)
+}
+
+/// Waits until the stream's playlist lists `segments` complete segments.
+fn wait_segments(server: &Manifold, playlist: &str, segments: usize) -> String {
+    wait_for(
+        &format!("{segments} segments in {playlist}"),
+        Duration::from_secs(30),
+        || {
+            let response = get(server, playlist);
+            let text = response.body;
+            (response.status == 200 && text.matches("#EXTINF").count() >= segments).then_some(text)
+        },
+    )
+}
+
+/// Decodes the first 10 s of `url` with ffmpeg; returns the video frames decoded.
+fn decode_ten_seconds(url: &str) -> u64 {
+    common::require("ffmpeg");
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args([
+        "-hide_banner",
+        "-nostdin",
+        "-v",
+        "error",
+        "-i",
+        url,
+        "-t",
+        "10",
+    ])
+    .args(["-map", "0:v:0", "-f", "null", "-", "-progress", "pipe:1"]);
+    let (status, out, err) =
+        common::run_output(cmd, "ffmpeg decoding 10 s", Duration::from_secs(60));
+    assert!(status.success(), "ffmpeg failed on {url}: {err}");
+    assert!(
+        err.trim().is_empty(),
+        "ffmpeg reported errors decoding {url}:\n{err}"
+    );
+    out.lines()
+        .rev()
+        .filter_map(|l| l.strip_prefix("frame="))
+        .find_map(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn ffmpeg_decodes_ten_seconds_from_the_hls_playlists_and_the_mpd() {
+    let server = Manifold::start("io_uring", STREAM);
+    let mut publisher = publish(&test_media(40), &server.rtmp_url("K"));
+    wait_segments(&server, "/live/main/source/video.m3u8", 2);
+
+    let index = get(&server, "/live/main/index.m3u8");
+    assert_eq!(index.status, 200);
+    assert!(index.body.contains("#EXT-X-STREAM-INF"), "{}", index.body);
+    assert!(index.body.contains("avc1.64"), "{}", index.body);
+    assert!(index.body.contains("mp4a.40.2"), "{}", index.body);
+    assert!(
+        index.body.contains("RESOLUTION=1920x1080"),
+        "{}",
+        index.body
+    );
+
+    for path in ["/live/main/index.m3u8", "/live/main/manifest.mpd"] {
+        let url = server.http_url(path);
+        let info = ffprobe::streams(&url);
+        assert_eq!(info.video_codec.as_deref(), Some("h264"), "{path}");
+        assert_eq!(info.audio_codec.as_deref(), Some("aac"), "{path}");
+        assert_eq!((info.width, info.height), (1920, 1080), "{path}");
+        let started = Instant::now();
+        let frames = decode_ten_seconds(&url);
+        eprintln!(
+            "{path}: {frames} video frames decoded in {:?}",
+            started.elapsed()
+        );
+        assert!(frames >= 290, "{path}: only {frames} frames in 10 s");
+    }
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+}
+
+#[test]
+fn segments_are_cut_on_keyframes_with_parts_and_packets_keep_their_timestamps() {
+    let server = Manifold::start("epoll", STREAM);
+    let media = test_media(20);
+    let mut publisher = publish(&media, &server.rtmp_url("K"));
+    let playlist = wait_segments(&server, "/live/main/source/video.m3u8", 3);
+    assert!(playlist.contains("#EXT-X-TARGETDURATION:2"), "{playlist}");
+    assert!(
+        playlist.contains("#EXT-X-PART-INF:PART-TARGET="),
+        "{playlist}"
+    );
+    assert!(playlist.contains("CAN-BLOCK-RELOAD=YES"), "{playlist}");
+    assert!(
+        playlist.contains("#EXT-X-PRELOAD-HINT:TYPE=PART"),
+        "{playlist}"
+    );
+    assert!(playlist.contains("#EXT-X-PROGRAM-DATE-TIME:"), "{playlist}");
+    assert!(playlist.contains("#EXT-X-MAP:URI="), "{playlist}");
+    // Every segment: 2 s (the clip's GOP), starting on a keyframe.
+    let durations: Vec<f64> = playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .filter_map(|l| l.trim_end_matches(',').split(',').next()?.parse().ok())
+        .collect();
+    assert!(
+        durations.iter().all(|d| (d - 2.0).abs() < 0.05),
+        "{durations:?}"
+    );
+    let parts: Vec<f64> = playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-PART:DURATION="))
+        .filter_map(|l| l.split(',').next()?.parse().ok())
+        .collect();
+    assert!(!parts.is_empty(), "{playlist}");
+    assert!(parts.iter().all(|d| *d <= 0.51 && *d >= 0.3), "{parts:?}");
+
+    // A segment read back by ffprobe: video packets as the source's, from a keyframe.
+    let segment = playlist
+        .lines()
+        .find(|l| l.starts_with("seg-v-"))
+        .expect("a video segment URI");
+    let init = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+        .and_then(|l| l.split('"').next())
+        .expect("init URI");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("one.mp4");
+    let mut bytes = fetch_bytes(&server, &format!("/live/main/source/{init}"));
+    bytes.extend(fetch_bytes(
+        &server,
+        &format!("/live/main/source/{segment}"),
+    ));
+    std::fs::write(&file, bytes).expect("write segment");
+    let packets = ffprobe::file_packets(&file);
+    assert!(
+        packets.first().is_some_and(|p| p.keyframe),
+        "segment starts on a keyframe"
+    );
+    assert_eq!(packets.len(), 60, "2 s at 30 fps");
+    let source: Vec<_> = ffprobe::file_packets(&media)
+        .into_iter()
+        .filter(|p| p.video)
+        .collect();
+    let start = source
+        .iter()
+        .position(|p| p.dts == packets[0].dts)
+        .expect("segment's first dts in the source");
+    for (got, want) in packets.iter().zip(&source[start..]) {
+        assert_eq!(
+            (got.dts, got.pts, got.size, got.keyframe),
+            (want.dts, want.pts, want.size, want.keyframe)
+        );
+    }
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+}
+
+fn fetch_bytes(server: &Manifold, path: &str) -> Vec<u8> {
+    common::require("curl");
+    let out = Command::new("curl")
+        .args(["-sf", "--max-time", "10"])
+        .arg(server.http_url(path))
+        .output()
+        .expect("curl");
+    assert!(out.status.success(), "GET {path} failed");
+    out.stdout
+}
+
+#[test]
+fn http_semantics_for_caches_players_and_hostile_paths() {
+    let server = Manifold::start("io_uring", STREAM);
+    let mut publisher = publish(&test_media(40), &server.rtmp_url("K"));
+    let playlist = wait_segments(&server, "/live/main/source/video.m3u8", 2);
+
+    let index = get(&server, "/live/main/index.m3u8");
+    assert_eq!(
+        index.header("content-type"),
+        Some("application/vnd.apple.mpegurl")
+    );
+    assert_eq!(index.header("access-control-allow-origin"), Some("*"));
+    assert!(
+        index
+            .header("cache-control")
+            .is_some_and(|c| c.contains("max-age=1"))
+    );
+    let mpd = get(&server, "/live/main/manifest.mpd");
+    assert_eq!(mpd.header("content-type"), Some("application/dash+xml"));
+    assert!(mpd.body.contains("type=\"dynamic\""), "{}", mpd.body);
+
+    let segment = playlist
+        .lines()
+        .find(|l| l.starts_with("seg-v-"))
+        .expect("segment");
+    let path = format!("/live/main/source/{segment}");
+    let whole = fetch_bytes(&server, &path);
+    let response = get(&server, &path);
+    assert_eq!(response.header("content-type"), Some("video/mp4"));
+    assert!(
+        response
+            .header("cache-control")
+            .is_some_and(|c| c.contains("immutable"))
+    );
+    assert_eq!(
+        response.header("content-length"),
+        Some(whole.len().to_string().as_str())
+    );
+    // HEAD: the headers without the body.
+    let head = http::request(server.http_port, "HEAD", &path, &[], None);
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("content-length"),
+        Some(whole.len().to_string().as_str())
+    );
+    assert!(head.body.is_empty());
+    // A byte range.
+    let out = Command::new("curl")
+        .args(["-sf", "-r", "100-299"])
+        .arg(server.http_url(&path))
+        .output()
+        .expect("curl");
+    assert_eq!(out.stdout, whole[100..300]);
+    let ranged = http::request(
+        server.http_port,
+        "GET",
+        &path,
+        &[("Range", "bytes=100-299")],
+        None,
+    );
+    assert_eq!(ranged.status, 206);
+    assert_eq!(
+        ranged.header("content-range"),
+        Some(format!("bytes 100-299/{}", whole.len()).as_str())
+    );
+    let unsatisfiable = http::request(
+        server.http_port,
+        "GET",
+        &path,
+        &[("Range", "bytes=999999999-")],
+        None,
+    );
+    assert_eq!(unsatisfiable.status, 416);
+
+    for bad in [
+        "/live/nope/index.m3u8",
+        "/live/main/source/seg-v-1-999999.m4s",
+        "/live/main/../../etc/passwd",
+        "/live/main/%2e%2e/%2e%2e/etc/passwd",
+        "/etc/passwd",
+        "/live/main/source/video.m3u8/../../x",
+    ] {
+        assert_eq!(get(&server, bad).status, 404, "{bad}");
+    }
+    assert_eq!(
+        http::request(
+            server.http_port,
+            "POST",
+            "/live/main/index.m3u8",
+            &[],
+            Some("{}")
+        )
+        .status,
+        405
+    );
+
+    // Blocking playlist reload: ask for the next segment; the answer comes when it
+    // exists, well before the 3-target timeout.
+    let next: u64 = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("media sequence")
+        + playlist.matches("#EXTINF").count() as u64;
+    let asked = Instant::now();
+    let blocked = get(
+        &server,
+        &format!("/live/main/source/video.m3u8?_HLS_msn={next}&_HLS_part=0"),
+    );
+    let waited = asked.elapsed();
+    assert_eq!(blocked.status, 200);
+    assert!(
+        blocked.body.contains(&format!("-{next}-0.m4s")),
+        "{}",
+        blocked.body
+    );
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    // The preload hint's part is served once it exists.
+    let hint = blocked
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))
+        .and_then(|l| l.split('"').next())
+        .expect("preload hint")
+        .to_owned();
+    let part = get(&server, &format!("/live/main/source/{hint}"));
+    assert_eq!(part.status, 200, "preload-hinted part {hint}");
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+}
