@@ -30,7 +30,14 @@ fn wait_segments(server: &Manifold, playlist: &str, segments: usize) -> String {
 }
 
 /// Decodes the first 10 s of `url` with ffmpeg; returns the video frames decoded.
-fn decode_ten_seconds(url: &str) -> u64 {
+///
+/// FFmpeg 5.1's DASH demuxer, when it refreshes a live MPD at the live edge,
+/// recomputes its position from the timeline in whole seconds minus one tick
+/// (`refresh_manifest` in libavformat/dashdec.c) and so fetches the last segment
+/// again (the server log shows the requests 3, 4, 5, 6, 5). The repeated packets
+/// make the null muxer warn about non-increasing DTS; with `allow_refetch`, those
+/// warnings, and only those, are tolerated. Decoding errors never are.
+fn decode_ten_seconds(url: &str, allow_refetch: bool) -> u64 {
     common::require("ffmpeg");
     let mut cmd = Command::new("ffmpeg");
     cmd.args([
@@ -47,8 +54,16 @@ fn decode_ten_seconds(url: &str) -> u64 {
     let (status, out, err) =
         common::run_output(cmd, "ffmpeg decoding 10 s", Duration::from_secs(60));
     assert!(status.success(), "ffmpeg failed on {url}: {err}");
+    let unexpected: Vec<&str> = err
+        .lines()
+        .filter(|l| {
+            !(allow_refetch
+                && l.contains("[null @")
+                && l.contains("non monotonically increasing dts"))
+        })
+        .collect();
     assert!(
-        err.trim().is_empty(),
+        unexpected.is_empty(),
         "ffmpeg reported errors decoding {url}:\n{err}"
     );
     out.lines()
@@ -59,7 +74,7 @@ fn decode_ten_seconds(url: &str) -> u64 {
 }
 
 #[test]
-fn ffmpeg_decodes_ten_seconds_from_the_hls_playlists_and_the_mpd() {
+fn ffmpeg_decodes_ten_seconds_from_the_fmp4_and_ts_playlists_and_the_mpd() {
     let server = Manifold::start("io_uring", STREAM);
     let mut publisher = publish(&test_media(40), &server.rtmp_url("K"));
     wait_segments(&server, "/live/main/source/video.m3u8", 2);
@@ -75,14 +90,18 @@ fn ffmpeg_decodes_ten_seconds_from_the_hls_playlists_and_the_mpd() {
         index.body
     );
 
-    for path in ["/live/main/index.m3u8", "/live/main/manifest.mpd"] {
+    for path in [
+        "/live/main/index.m3u8",
+        "/live/main/source/ts.m3u8",
+        "/live/main/manifest.mpd",
+    ] {
         let url = server.http_url(path);
         let info = ffprobe::streams(&url);
         assert_eq!(info.video_codec.as_deref(), Some("h264"), "{path}");
         assert_eq!(info.audio_codec.as_deref(), Some("aac"), "{path}");
         assert_eq!((info.width, info.height), (1920, 1080), "{path}");
         let started = Instant::now();
-        let frames = decode_ten_seconds(&url);
+        let frames = decode_ten_seconds(&url, path.ends_with(".mpd"));
         eprintln!(
             "{path}: {frames} video frames decoded in {:?}",
             started.elapsed()
@@ -167,6 +186,22 @@ fn segments_are_cut_on_keyframes_with_parts_and_packets_keep_their_timestamps() 
             (want.dts, want.pts, want.size, want.keyframe)
         );
     }
+    // The MPEG-TS variant: one segment holds the same 60 video frames.
+    let ts = wait_segments(&server, "/live/main/source/ts.m3u8", 2);
+    let ts_segment = ts
+        .lines()
+        .find(|l| l.starts_with("seg-t-"))
+        .expect("a TS segment");
+    let ts_file = dir.path().join("one.ts");
+    std::fs::write(
+        &ts_file,
+        fetch_bytes(&server, &format!("/live/main/source/{ts_segment}")),
+    )
+    .expect("write");
+    let ts_packets = ffprobe::file_packets(&ts_file);
+    let ts_video: Vec<_> = ts_packets.iter().filter(|p| p.video).collect();
+    assert_eq!(ts_video.len(), 60, "2 s at 30 fps in the TS segment");
+    assert!(ts_video[0].keyframe);
     let _ = publisher.kill();
     let _ = publisher.wait();
 }

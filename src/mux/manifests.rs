@@ -342,3 +342,47 @@ pub fn mpd(rendition: &Rendition) -> Option<String> {
     };
     Some(mpd.write())
 }
+
+pub fn ts_segment_uri(rendition: &Rendition, msn: u64) -> String {
+    format!("seg-t-{}-{msn}.ts", rendition.generation)
+}
+
+/// `ts.m3u8`: the MPEG-TS variant for players without fMP4 (no parts).
+pub fn ts_playlist(rendition: &Rendition) -> Option<String> {
+    let inner = rendition.lock();
+    let complete: Vec<&SegmentRec> = inner
+        .segments
+        .iter()
+        .filter(|s| s.complete && !s.ts.is_empty())
+        .collect();
+    let first = complete.first()?;
+    let segments = complete
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Segment {
+            uri: ts_segment_uri(rendition, s.msn),
+            duration: s.seconds(),
+            discontinuity: s.discontinuity && i > 0,
+            program_date_time_ms: Some(s.wall_ms),
+            map_uri: None,
+            parts: Vec::new(),
+            complete: true,
+        })
+        .collect();
+    let playlist = MediaPlaylist {
+        version: 3,
+        target_duration: target_duration(&inner),
+        media_sequence: first.msn,
+        discontinuity_sequence: inner.discontinuity_sequence,
+        independent_segments: true,
+        map_uri: None,
+        part_target: None,
+        server_control: None,
+        skipped_segments: 0,
+        segments,
+        preload_hint: None,
+        rendition_reports: Vec::new(),
+        ended: false,
+    };
+    Some(playlist.write())
+}

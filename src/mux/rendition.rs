@@ -63,6 +63,8 @@ pub struct SegmentRec {
     pub complete: bool,
     pub video: TrackParts,
     pub audio: TrackParts,
+    /// The MPEG-TS variant of this segment (both tracks muxed).
+    pub ts: Vec<Bytes>,
 }
 
 impl SegmentRec {
@@ -172,6 +174,7 @@ impl Inner {
                         init: self.audio.clone(),
                         ..TrackParts::default()
                     },
+                    ts: Vec::new(),
                 };
                 self.next_msn += 1;
                 self.segments.push_back(segment);
@@ -204,10 +207,17 @@ impl Inner {
                     pieces,
                 });
                 let seconds = duration as f64 / f64::from(timescale);
+                // Audio parts end on audio frame boundaries, a little off the video
+                // cuts: PART-TARGET must cover both.
+                self.max_part_seconds = self.max_part_seconds.max(seconds);
                 if kind == TrackKind::Video || segment.video.init.is_none() {
                     self.stats.parts_total += 1;
                     self.stats.last_part_seconds = seconds;
-                    self.max_part_seconds = self.max_part_seconds.max(seconds);
+                }
+            }
+            MuxEvent::Ts(bytes) => {
+                if let Some(segment) = self.segments.back_mut() {
+                    segment.ts.push(bytes);
                 }
             }
             MuxEvent::SegmentEnd => {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use protocol_parsers::media::{Frame, FrameFlags, Track, TrackId, TrackKind};
 use protocol_parsers::mp4::{self, Sample, TrackFragment};
+use protocol_parsers::mpegts::TsMuxer;
 
 /// A gap between two frames of one track above this is a timestamp jump, not a
 /// duration: the sample gets the track's previous duration instead.
@@ -45,6 +46,9 @@ pub enum MuxEvent {
         independent: bool,
         pieces: Vec<Bytes>,
     },
+    /// MPEG-TS bytes of the current segment (the legacy-player variant): tables
+    /// at its start, then each frame as it arrives.
+    Ts(Bytes),
     /// The current segment is complete.
     SegmentEnd,
 }
@@ -108,6 +112,8 @@ pub struct Segmenter {
     segment_start: Option<i64>,
     part_start: i64,
     next_discontinuity: bool,
+    /// `None` when a track's codec cannot be carried in MPEG-TS (then only CMAF).
+    ts: Option<TsMuxer>,
     events: Vec<MuxEvent>,
 }
 
@@ -121,6 +127,7 @@ impl Segmenter {
             segment_start: None,
             part_start: 0,
             next_discontinuity: false,
+            ts: None,
             events: Vec::new(),
         }
     }
@@ -166,6 +173,18 @@ impl Segmenter {
             TrackKind::Video => self.video = Some(state),
             TrackKind::Audio => self.audio = Some(state),
         }
+        let tracks: Vec<&Track> = [self.video.as_ref(), self.audio.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|s| &*s.track)
+            .collect();
+        self.ts = match TsMuxer::new(&tracks) {
+            Ok(muxer) => Some(muxer),
+            Err(e) => {
+                tracing::info!(error = %e, "no MPEG-TS variant for this stream");
+                None
+            }
+        };
         self.events.push(MuxEvent::Init { kind, track, init });
     }
 
@@ -216,6 +235,7 @@ impl Segmenter {
                         self.part_start = at;
                     }
                 }
+                self.mux_ts(&frame);
                 if let Some(state) = self.state(frame.track) {
                     state.held = Some(frame);
                 }
@@ -223,9 +243,20 @@ impl Segmenter {
             }
             Some(_) => {}
         }
+        self.mux_ts(&frame);
         if let Some(state) = self.state(frame.track) {
             state.release(Some(frame.dts));
             state.held = Some(frame);
+        }
+    }
+
+    fn mux_ts(&mut self, frame: &Frame) {
+        let Some(muxer) = self.ts.as_mut() else {
+            return;
+        };
+        match muxer.frame(frame) {
+            Ok(bytes) => self.events.push(MuxEvent::Ts(bytes)),
+            Err(e) => tracing::debug!(error = %e, "frame left out of the MPEG-TS variant"),
         }
     }
 
@@ -236,6 +267,9 @@ impl Segmenter {
             start_ms: at,
             discontinuity: std::mem::take(&mut self.next_discontinuity),
         });
+        if let Some(muxer) = self.ts.as_mut() {
+            self.events.push(MuxEvent::Ts(muxer.tables()));
+        }
     }
 
     /// Emits one part per track from the samples completed so far.

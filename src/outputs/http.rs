@@ -245,8 +245,50 @@ fn blocking_request(query: &str) -> Option<(u64, Option<usize>)> {
     Some((msn, value("_HLS_part").and_then(|p| p.parse().ok())))
 }
 
+/// A client that asks for the segment being written, or the next one, is held
+/// until it is complete (as with LL-HLS blocking requests) instead of getting a
+/// 404 it would have to retry; players that compute segment numbers from the
+/// clock (DASH) land there routinely.
+async fn wait_for_segment(rendition: &Rendition, msn: u64) {
+    let upcoming = {
+        let inner = rendition.lock();
+        !inner.segment(msn).is_some_and(|s| s.complete)
+            && inner
+                .last_position()
+                .is_some_and(|(last, _)| msn == last || msn == last + 1)
+    };
+    if upcoming {
+        let target = rendition.lock().config.segment_ms as u64;
+        let limit = Duration::from_millis(target * u64::from(BLOCKING_RELOAD_TARGETS));
+        let complete = |inner: &crate::mux::rendition::Inner| {
+            inner.ended || inner.segment(msn).is_some_and(|s| s.complete)
+        };
+        let _ = compio::time::timeout(limit, rendition.wait_until(complete)).await;
+    }
+}
+
 async fn rendition_file(rendition: &Arc<Rendition>, file: &str, query: &str) -> Reply {
     let generation = manifests::generation(rendition);
+    if file == "ts.m3u8" {
+        return playlist(manifests::ts_playlist(rendition));
+    }
+    if let Some(msn) = file
+        .strip_prefix(&format!("seg-t-{generation}-"))
+        .and_then(|rest| rest.strip_suffix(".ts"))
+        .and_then(|msn| msn.parse::<u64>().ok())
+    {
+        wait_for_segment(rendition, msn).await;
+        let inner = rendition.lock();
+        let body = inner
+            .segment(msn)
+            .filter(|s| s.complete)
+            .map(|s| Pieces::new(s.ts.iter().cloned()));
+        drop(inner);
+        return match body {
+            Some(body) => reply(StatusCode::OK, "video/mp2t", IMMUTABLE, body),
+            None => not_found(),
+        };
+    }
     if let Some(kind) = file.strip_suffix(".m3u8").and_then(|n| match n {
         "video" => Some(TrackKind::Video),
         "audio" => Some(TrackKind::Audio),
@@ -307,6 +349,9 @@ async fn rendition_file(rendition: &Arc<Rendition>, file: &str, query: &str) -> 
             let limit = Duration::from_millis(target * u64::from(BLOCKING_RELOAD_TARGETS));
             let _ = compio::time::timeout(limit, rendition.wait_until(exists)).await;
         }
+    }
+    if let (Some("seg"), Some(msn)) = (fields.first().copied(), number(3)) {
+        wait_for_segment(rendition, msn).await;
     }
     let inner = rendition.lock();
     let body = match (fields.first().copied(), extension) {
