@@ -126,12 +126,16 @@ impl Default for SrtConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub listen: String,
+    /// Where `tools/setup-player.sh` installed hls.js and shaka-player (an npm
+    /// `node_modules`), served under `/player/` for the player page.
+    pub player_assets: PathBuf,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: "0.0.0.0:8080".into(),
+            player_assets: PathBuf::from("player/node_modules"),
         }
     }
 }

@@ -25,6 +25,7 @@ pub struct ServerContext {
     pub events: Arc<EventBus>,
     /// HLS/DASH segmenting of every live stream.
     pub segmenting: Arc<Segmenting>,
+    pub player: crate::outputs::player::PlayerAssets,
 }
 
 /// Runs the server until SIGINT or SIGTERM. `path` is where admin API changes are
@@ -88,6 +89,7 @@ pub fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), Strin
         outputs: OutputManager::new(Arc::clone(&spawner), Arc::clone(&events)),
         events,
         segmenting: Segmenting::new(&config.hls),
+        player: crate::outputs::player::PlayerAssets::load(&config.http.player_assets),
     });
     // Outputs are queued on the workers' job queues; they start with the workers.
     for stream in &config.streams {

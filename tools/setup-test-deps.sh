@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite runs against on Debian 12: real peers this project
-# did not write (ffmpeg/ffprobe, nginx with libnginx-mod-rtmp, promtool, openssl).
+# did not write (ffmpeg/ffprobe, nginx with libnginx-mod-rtmp, promtool, openssl,
+# Chromium with hls.js and shaka-player through playwright-core).
 set -euo pipefail
-packages=(ffmpeg nginx libnginx-mod-rtmp prometheus openssl python3 curl)
+packages=(ffmpeg nginx libnginx-mod-rtmp prometheus openssl python3 curl chromium nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -18,4 +19,5 @@ if ((${#missing[@]})); then
   # not hold ports 80 and 9090.
   $sudo systemctl disable --now nginx prometheus >/dev/null 2>&1 || true
 fi
+bash "$(dirname "$0")/setup-player.sh"
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup, stable >= 1.85)" >&2; exit 1; }

@@ -229,12 +229,14 @@ pub fn media_playlist(rendition: &Rendition, kind: TrackKind) -> Option<String> 
     Some(playlist.write())
 }
 
-/// The segments of one period: from a discontinuity to the next.
+/// The complete segments in the window, grouped by period.
 fn periods(inner: &Inner) -> Vec<Vec<&SegmentRec>> {
     let mut periods: Vec<Vec<&SegmentRec>> = Vec::new();
     for segment in inner.segments.iter().filter(|s| s.complete) {
         match periods.last_mut() {
-            Some(period) if !segment.discontinuity => period.push(segment),
+            Some(period) if period.first().is_some_and(|f| f.period == segment.period) => {
+                period.push(segment);
+            }
             _ => periods.push(vec![segment]),
         }
     }
@@ -253,7 +255,8 @@ pub fn mpd(rendition: &Rendition) -> Option<String> {
         let Some(first) = segments.first() else {
             continue;
         };
-        let start = (first.wall_ms - availability_start) as f64 / 1000.0;
+        let (period_msn, period_wall, period_media_ms) = first.period;
+        let start = (period_wall - availability_start) as f64 / 1000.0;
         let mut adaptation_sets = Vec::new();
         for kind in [TrackKind::Video, TrackKind::Audio] {
             let Some(media) = first.track(kind).init.clone() else {
@@ -261,7 +264,7 @@ pub fn mpd(rendition: &Rendition) -> Option<String> {
             };
             let timescale = media.track.timescale.max(1);
             // The period starts at its first segment's media time.
-            let offset = first.start_ms * i64::from(timescale) / 1000;
+            let offset = period_media_ms * i64::from(timescale) / 1000;
             let mut timeline: Vec<TimelineEntry> = Vec::new();
             for s in &segments {
                 let track = s.track(kind);
@@ -321,7 +324,7 @@ pub fn mpd(rendition: &Rendition) -> Option<String> {
             });
         }
         out_periods.push(Period {
-            id: format!("p{}", first.msn),
+            id: format!("p{period_msn}"),
             start: start.max(0.0),
             adaptation_sets,
         });

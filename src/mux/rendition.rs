@@ -60,6 +60,10 @@ pub struct SegmentRec {
     /// Wall clock (unix ms) of the first frame, for PROGRAM-DATE-TIME.
     pub wall_ms: i64,
     pub discontinuity: bool,
+    /// The DASH period this segment belongs to: its first segment's number, wall
+    /// clock and media time. Fixed when the period starts, so a period keeps its
+    /// id, start and offset while its first segments leave the window.
+    pub period: (u64, i64, i64),
     pub complete: bool,
     pub video: TrackParts,
     pub audio: TrackParts,
@@ -160,11 +164,17 @@ impl Inner {
                 }
                 self.availability_start_ms.get_or_insert(wall_ms);
                 let (anchor_wall, anchor_media) = self.anchor.unwrap_or((wall_ms, start_ms));
+                let segment_wall = anchor_wall + (start_ms - anchor_media);
+                let period = match self.segments.back() {
+                    Some(previous) if !discontinuity => previous.period,
+                    _ => (self.next_msn, segment_wall, start_ms),
+                };
                 let segment = SegmentRec {
                     msn: self.next_msn,
                     start_ms,
-                    wall_ms: anchor_wall + (start_ms - anchor_media),
+                    wall_ms: segment_wall,
                     discontinuity,
+                    period,
                     complete: false,
                     video: TrackParts {
                         init: self.video.clone(),

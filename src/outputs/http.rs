@@ -175,6 +175,26 @@ async fn route(ctx: &ServerContext, path: &str, query: &str) -> Reply {
         return not_found();
     };
     let (stream, rest) = match parts.as_slice() {
+        ["player", name] => {
+            return match ctx.player.get(name) {
+                Some(data) => reply(
+                    StatusCode::OK,
+                    "text/javascript; charset=utf-8",
+                    "public, max-age=3600",
+                    Pieces::new([data]),
+                ),
+                None => not_found(),
+            };
+        }
+        // The player page works before the stream is live (it waits for it).
+        ["live", stream] | ["live", stream, ""] if crate::config::valid_name(stream) => {
+            return reply(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                "no-cache",
+                Pieces::new([super::player::page(stream)]),
+            );
+        }
         ["live", stream, rest @ ..] => (*stream, rest),
         // The MPD's UTCTiming (urn:mpeg:dash:utc:http-iso:2014): players sync to it.
         ["time"] => {

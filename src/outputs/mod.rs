@@ -5,6 +5,7 @@ pub mod forwarder;
 pub mod http;
 mod latency;
 mod manager;
+pub mod player;
 mod push_state;
 mod push_target;
 pub mod rtmp_push;

@@ -198,7 +198,8 @@ impl Manifold {
         let admin_port = free_port();
         let http_port = free_port();
         let mut config = format!(
-            "[server]\nworkers = 2\nengine = \"{engine}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken = \"{ADMIN_TOKEN}\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[rtmp]\nlisten = \"127.0.0.1:{rtmp_port}\"\n"
+            "[server]\nworkers = 2\nengine = \"{engine}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken = \"{ADMIN_TOKEN}\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\nplayer_assets = \"{}/player/node_modules\"\n[rtmp]\nlisten = \"127.0.0.1:{rtmp_port}\"\n",
+            env!("CARGO_MANIFEST_DIR")
         );
         let rtmps_port = rtmps.then(|| {
             let port = free_port();
