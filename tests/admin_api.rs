@@ -128,6 +128,10 @@ fn metrics_pass_promtool_carry_the_spec_names_and_measure_bitrates() {
         format!("manifold_output_dropped_frames_total{up}"),
         "manifold_output_state{stream=\"main\",output=\"up\",state=\"live\"}".to_owned(),
         "manifold_output_state{stream=\"main\",output=\"dead\",state=\"retrying\"}".to_owned(),
+        "manifold_segments_total{stream=\"main\",rendition=\"source\"}".to_owned(),
+        "manifold_segment_age_seconds{stream=\"main\",rendition=\"source\"}".to_owned(),
+        "manifold_rendition_degraded{stream=\"main\",rendition=\"source\"}".to_owned(),
+        "manifold_http_requests_total{kind=\"playlist\"}".to_owned(),
         "process_cpu_seconds_total".to_owned(),
         "process_resident_memory_bytes".to_owned(),
         "process_open_fds".to_owned(),
@@ -169,6 +173,14 @@ fn metrics_pass_promtool_carry_the_spec_names_and_measure_bitrates() {
         "{view}"
     );
     assert_eq!(output(&server, "up")["reconnects"], 0);
+    let hls = &server.api("GET", "/api/v1/streams/main", None).json()["hls"];
+    assert_eq!(hls["rendition"], "source", "{hls}");
+    assert_eq!(hls["health"], "ok", "{hls}");
+    assert!(hls["segments_produced"].as_u64() >= Some(1), "{hls}");
+    assert!(
+        hls["last_segment_age_seconds"].as_f64() < Some(3.0),
+        "{hls}"
+    );
 
     // Bitrates: the mean of the gauges over 10 s against the source file's.
     let source = file_bitrate(&media);

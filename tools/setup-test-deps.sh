@@ -3,11 +3,14 @@
 # did not write (ffmpeg/ffprobe, nginx with libnginx-mod-rtmp, promtool, openssl,
 # Chromium with hls.js and shaka-player through playwright-core).
 set -euo pipefail
-packages=(ffmpeg nginx libnginx-mod-rtmp prometheus openssl python3 curl chromium nodejs npm)
+packages=(ffmpeg nginx libnginx-mod-rtmp prometheus openssl python3 curl chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node may come from elsewhere (e.g. NodeSource, whose nodejs bundles npm and
+# conflicts with Debian's npm): only install Debian's when there is no npm at all.
+command -v npm >/dev/null || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

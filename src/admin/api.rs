@@ -21,9 +21,49 @@ pub struct StreamView {
     pub ingest: Option<IngestView>,
     pub renditions: Vec<RenditionView>,
     pub outputs: Vec<OutputView>,
-    /// Segmented outputs (HLS/DASH) arrive with their issue; `null` until then.
-    pub hls: Option<()>,
+    /// HLS/DASH segmenting of the source rendition; `null` when nothing is segmented.
+    pub hls: Option<HlsView>,
     pub viewers: ViewersView,
+}
+
+/// One rendition's HLS/DASH segmenting.
+#[derive(Debug, Serialize)]
+pub struct HlsView {
+    pub rendition: String,
+    pub segments_produced: u64,
+    pub parts_produced: u64,
+    pub target_duration_seconds: f64,
+    pub last_segment_seconds: f64,
+    pub last_part_seconds: f64,
+    /// Since the newest segment completed; `null` before the first.
+    pub last_segment_age_seconds: Option<f64>,
+    /// `degraded` when the newest segment is older than 1.5× the target duration.
+    pub health: &'static str,
+}
+
+impl HlsView {
+    pub fn of(rendition: &crate::mux::Rendition, now: Instant) -> Self {
+        let inner = rendition.lock();
+        let stats = &inner.stats;
+        let target = inner.config.segment_ms as f64 / 1000.0;
+        let age = stats
+            .last_segment_at
+            .map(|at| now.saturating_duration_since(at).as_secs_f64());
+        Self {
+            rendition: rendition.name.clone(),
+            segments_produced: stats.segments_total,
+            parts_produced: stats.parts_total,
+            target_duration_seconds: target,
+            last_segment_seconds: stats.last_segment_seconds,
+            last_part_seconds: stats.last_part_seconds,
+            last_segment_age_seconds: age,
+            health: if age.is_none_or(|a| a > 1.5 * target) {
+                "degraded"
+            } else {
+                "ok"
+            },
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -232,6 +272,7 @@ pub fn stream_view(
             .iter()
             .map(|o| output_view(o, sampler, snapshot.live))
             .collect(),
+        // Filled by the caller, which knows the segmenter.
         hls: None,
         viewers: ViewersView {
             rtmp,

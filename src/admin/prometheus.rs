@@ -338,6 +338,92 @@ pub fn render(scrape: &Scrape<'_>) -> String {
         |o| o.latency_p99_ms.map(|ms| ms / 1000.0),
     );
 
+    let hls = |t: &mut Text,
+               name: &str,
+               kind: Kind,
+               help: &str,
+               value: &dyn Fn(&super::api::HlsView) -> Option<f64>| {
+        t.family(name, kind, help);
+        for s in scrape.streams {
+            if let Some(view) = &s.hls {
+                if let Some(v) = value(view) {
+                    t.sample(
+                        name,
+                        &[("stream", &s.name), ("rendition", &view.rendition)],
+                        v,
+                    );
+                }
+            }
+        }
+    };
+    hls(
+        t,
+        "manifold_segments_total",
+        Kind::Counter,
+        "HLS/DASH segments completed",
+        &|h| Some(h.segments_produced as f64),
+    );
+    hls(
+        t,
+        "manifold_parts_total",
+        Kind::Counter,
+        "LL-HLS parts completed",
+        &|h| Some(h.parts_produced as f64),
+    );
+    hls(
+        t,
+        "manifold_segment_age_seconds",
+        Kind::Gauge,
+        "Time since the newest segment completed",
+        &|h| h.last_segment_age_seconds,
+    );
+    hls(
+        t,
+        "manifold_segment_duration_seconds",
+        Kind::Gauge,
+        "Duration of the newest segment",
+        &|h| Some(h.last_segment_seconds),
+    );
+    hls(
+        t,
+        "manifold_part_duration_seconds",
+        Kind::Gauge,
+        "Duration of the newest part",
+        &|h| Some(h.last_part_seconds),
+    );
+    hls(
+        t,
+        "manifold_rendition_degraded",
+        Kind::Gauge,
+        "1 while the newest segment is older than 1.5 times the target duration",
+        &|h| Some(f64::from(u8::from(h.health == "degraded"))),
+    );
+    let served = crate::outputs::http_stats::totals();
+    t.family(
+        "manifold_http_requests_total",
+        Kind::Counter,
+        "Public HTTP responses by what was asked for",
+    );
+    for (kind, requests, _) in &served {
+        t.sample(
+            "manifold_http_requests_total",
+            &[("kind", kind.as_str())],
+            *requests,
+        );
+    }
+    t.family(
+        "manifold_http_bytes_total",
+        Kind::Counter,
+        "Public HTTP response body bytes by what was asked for",
+    );
+    for (kind, _, bytes) in &served {
+        t.sample(
+            "manifold_http_bytes_total",
+            &[("kind", kind.as_str())],
+            *bytes,
+        );
+    }
+
     let p = scrape.process;
     t.family(
         "process_cpu_seconds_total",

@@ -230,7 +230,7 @@ pub fn stream_views(state: &AdminState, only: Option<&str>) -> Vec<StreamView> {
         .filter(|s| only.is_none_or(|name| s.name() == name))
         .map(|stream| {
             let snapshot = stream.snapshot();
-            api::stream_view(
+            let mut view = api::stream_view(
                 stream.name(),
                 &snapshot,
                 ctx.registry.is_declared(stream.name()),
@@ -238,7 +238,12 @@ pub fn stream_views(state: &AdminState, only: Option<&str>) -> Vec<StreamView> {
                 &sampler,
                 store.config(),
                 now,
-            )
+            );
+            view.hls = ctx
+                .segmenting
+                .find(stream.name())
+                .map(|r| api::HlsView::of(&r, now));
+            view
         })
         .collect()
 }

@@ -154,10 +154,15 @@ async fn handle(ctx: &ServerContext, request: Request<Incoming>) -> Reply {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let response = route(ctx, &path, &query).await;
-    match range {
+    let response = match range {
         Some(range) if response.status() == StatusCode::OK => apply_range(response, &range),
         _ => response,
-    }
+    };
+    super::http_stats::record(
+        super::http_stats::Kind::of(&path),
+        response.body().remaining,
+    );
+    response
 }
 
 /// Path segments are names (letters, digits, `-_.`): nothing else, so no `..` or

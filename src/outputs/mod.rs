@@ -3,6 +3,7 @@
 mod control;
 pub mod forwarder;
 pub mod http;
+pub mod http_stats;
 mod latency;
 mod manager;
 pub mod player;
