@@ -106,12 +106,17 @@ fn metrics_pass_promtool_carry_the_spec_names_and_measure_bitrates() {
         .spawn()
         .expect("start ffmpeg player");
     let metrics = wait_for(
-        "a scrape with one RTMP viewer",
+        "a scrape with one RTMP viewer and a segment",
         Duration::from_secs(15),
         || {
             let m = scrape(&server);
-            (sample(&m, "manifold_viewers{stream=\"main\",protocol=\"rtmp\"}") == Some(1.0))
-                .then_some(m)
+            let segments = sample(
+                &m,
+                "manifold_segments_total{stream=\"main\",rendition=\"source\"}",
+            );
+            (sample(&m, "manifold_viewers{stream=\"main\",protocol=\"rtmp\"}") == Some(1.0)
+                && segments >= Some(1.0))
+            .then_some(m)
         },
     );
     promtool_check(&metrics);

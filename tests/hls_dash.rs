@@ -347,3 +347,44 @@ fn http_semantics_for_caches_players_and_hostile_paths() {
     let _ = publisher.kill();
     let _ = publisher.wait();
 }
+
+#[test]
+fn a_returning_publisher_continues_after_a_discontinuity_and_a_new_period() {
+    let server = Manifold::start("io_uring", STREAM);
+    let media = test_media(40);
+    let mut first = publish(&media, &server.rtmp_url("K"));
+    let before = wait_segments(&server, "/live/main/source/video.m3u8", 2);
+    assert!(!before.contains("#EXT-X-DISCONTINUITY\n"), "{before}");
+    let _ = first.kill();
+    let _ = first.wait();
+    server
+        .log
+        .wait_for_line(&["publisher left"], Duration::from_secs(10));
+    let mut second = publish(&media, &server.rtmp_url("K"));
+    // The same playlist continues: a discontinuity, then complete segments again.
+    let after = wait_for(
+        "segments after a discontinuity",
+        Duration::from_secs(30),
+        || {
+            let text = get(&server, "/live/main/source/video.m3u8").body;
+            let (_, tail) = text.split_once("#EXT-X-DISCONTINUITY\n")?;
+            (tail.matches("#EXTINF").count() >= 2).then_some(text)
+        },
+    );
+    let sequence = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    assert!(sequence(&after) >= sequence(&before), "{after}");
+    // The TS variant marks it too, and DASH starts a second period.
+    let ts = get(&server, "/live/main/source/ts.m3u8").body;
+    assert!(ts.contains("#EXT-X-DISCONTINUITY"), "{ts}");
+    let mpd = get(&server, "/live/main/manifest.mpd").body;
+    assert_eq!(mpd.matches("<Period ").count(), 2, "{mpd}");
+    // Both periods are read back by ffprobe from the MPD's segments.
+    let info = ffprobe::streams(&server.http_url("/live/main/manifest.mpd"));
+    assert_eq!(info.video_codec.as_deref(), Some("h264"));
+    let _ = second.kill();
+    let _ = second.wait();
+}
