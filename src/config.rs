@@ -129,6 +129,9 @@ pub struct HttpConfig {
     /// Where `tools/setup-player.sh` installed hls.js and shaka-player (an npm
     /// `node_modules`), served under `/player/` for the player page.
     pub player_assets: PathBuf,
+    /// A connection that moves no byte for this long is closed (idle keep-alive
+    /// connections, clients that trickle their requests).
+    pub idle_timeout_seconds: u64,
 }
 
 impl Default for HttpConfig {
@@ -136,6 +139,7 @@ impl Default for HttpConfig {
         Self {
             listen: "0.0.0.0:8080".into(),
             player_assets: PathBuf::from("player/node_modules"),
+            idle_timeout_seconds: 30,
         }
     }
 }

@@ -26,6 +26,7 @@ pub struct ServerContext {
     /// HLS/DASH segmenting of every live stream.
     pub segmenting: Arc<Segmenting>,
     pub player: crate::outputs::player::PlayerAssets,
+    pub http_idle: Duration,
 }
 
 /// Runs the server until SIGINT or SIGTERM. `path` is where admin API changes are
@@ -90,6 +91,13 @@ pub fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), Strin
         events,
         segmenting: Segmenting::new(&config.hls),
         player: crate::outputs::player::PlayerAssets::load(&config.http.player_assets),
+        // Never shorter than a blocking playlist request may wait (3 targets).
+        http_idle: Duration::from_secs(
+            config
+                .http
+                .idle_timeout_seconds
+                .max((config.hls.segment_seconds * 3.0).ceil() as u64 + 1),
+        ),
     });
     // Outputs are queued on the workers' job queues; they start with the workers.
     for stream in &config.streams {
@@ -210,7 +218,8 @@ async fn http_accept_loop(listener: std::net::TcpListener, ctx: Arc<ServerContex
         match listener.accept().await {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
-                compio::runtime::spawn(crate::outputs::http::serve(stream, Arc::clone(&ctx)))
+                let idle = ctx.http_idle;
+                compio::runtime::spawn(crate::outputs::http::serve(stream, Arc::clone(&ctx), idle))
                     .detach();
             }
             Err(e) => {

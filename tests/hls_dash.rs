@@ -388,3 +388,63 @@ fn a_returning_publisher_continues_after_a_discontinuity_and_a_new_period() {
     let _ = second.kill();
     let _ = second.wait();
 }
+
+#[test]
+fn bad_requests_get_4xx_and_idle_connections_are_closed_while_serving_continues() {
+    let server = Manifold::start(
+        "epoll",
+        &format!("{STREAM}[hls]\nsegment_seconds = 1\nwindow = 4\n"),
+    );
+    let mut publisher = publish(&test_media(40), &server.rtmp_url("K"));
+    wait_segments(&server, "/live/main/source/video.m3u8", 2);
+    // 1,000 connections that never send a byte.
+    let opened = Instant::now();
+    let idle: Vec<std::net::TcpStream> = (0..1000)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", server.http_port)).expect("connect"))
+        .collect();
+    // Serving goes on meanwhile.
+    assert_eq!(get(&server, "/live/main/index.m3u8").status, 200);
+    // A huge request head, nonsense query values, a far-future _HLS_msn.
+    let huge = format!("/live/main/{}", "a".repeat(100_000));
+    let status = http::try_request(server.http_port, "GET", &huge, &[], None).map(|r| r.status);
+    assert!(
+        matches!(status, Ok(400..=499)) || status.is_err(),
+        "a 100 KB path: {status:?}"
+    );
+    assert_eq!(
+        get(
+            &server,
+            "/live/main/source/video.m3u8?_HLS_msn=abc&_HLS_part=-1"
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        get(&server, "/live/main/source/video.m3u8?_HLS_msn=999999").status,
+        400
+    );
+    assert_eq!(
+        get(
+            &server,
+            &format!("/live/main/source/video.m3u8?{}", "x=1&".repeat(5000))
+        )
+        .status,
+        200
+    );
+    // Every idle connection is closed by the server (http.idle_timeout_seconds,
+    // 30 by default).
+    for mut connection in idle {
+        connection
+            .set_read_timeout(Some(Duration::from_secs(45)))
+            .expect("timeout");
+        let mut byte = [0u8; 1];
+        let read = std::io::Read::read(&mut connection, &mut byte);
+        assert!(matches!(read, Ok(0)) || read.is_err(), "{read:?}");
+    }
+    let closed_after = opened.elapsed();
+    eprintln!("1000 idle connections closed after {closed_after:?}");
+    assert!(closed_after >= Duration::from_secs(25) && closed_after < Duration::from_secs(40));
+    assert_eq!(get(&server, "/live/main/index.m3u8").status, 200);
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+}

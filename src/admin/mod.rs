@@ -147,10 +147,17 @@ async fn accept_loop(listener: std::net::TcpListener, state: Rc<AdminState>) {
                 let state = Rc::clone(&state);
                 async move { Ok::<_, std::convert::Infallible>(router::handle(&state, request).await) }
             });
+            let io = HyperIo::new(stream);
+            // The event feed writes every second, so only dead connections idle.
+            let idle = std::pin::pin!(io.idle(Duration::from_secs(60)));
             let connection = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
-                .serve_connection(HyperIo::new(stream), service);
-            if let Err(e) = connection.await {
+                .max_buf_size(64 * 1024)
+                .serve_connection(io, service);
+            let connection = std::pin::pin!(connection);
+            if let futures_util::future::Either::Left((Err(e), _)) =
+                futures_util::future::select(connection, idle).await
+            {
                 tracing::debug!(%peer, error = %e, "admin connection ended");
             }
             state.connections.set(state.connections.get() - 1);

@@ -114,17 +114,30 @@ fn not_found() -> Reply {
     text(StatusCode::NOT_FOUND, "not found")
 }
 
-/// Serves one accepted connection.
-pub async fn serve(stream: compio::net::TcpStream, ctx: Arc<ServerContext>) {
+/// Serves one accepted connection; it is closed after `idle` without traffic
+/// (longer than any blocking request waits).
+pub async fn serve(stream: compio::net::TcpStream, ctx: Arc<ServerContext>, idle: Duration) {
     let service = hyper::service::service_fn(|request| {
         let ctx = Arc::clone(&ctx);
         async move { Ok::<_, Infallible>(handle(&ctx, request).await) }
     });
+    let io = HyperIo::new(stream);
+    let idle = io.idle(idle);
     let connection = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
-        .serve_connection(HyperIo::new(stream), service);
-    if let Err(e) = connection.await {
-        tracing::debug!(error = %e, "http connection ended");
+        // Request heads larger than this are refused (431) instead of buffered.
+        .max_buf_size(64 * 1024)
+        .serve_connection(io, service);
+    let connection = std::pin::pin!(connection);
+    let idle = std::pin::pin!(idle);
+    match futures_util::future::select(connection, idle).await {
+        futures_util::future::Either::Left((Err(e), _)) => {
+            tracing::debug!(error = %e, "http connection ended");
+        }
+        futures_util::future::Either::Left((Ok(()), _)) => {}
+        futures_util::future::Either::Right(_) => {
+            tracing::debug!("idle http connection closed");
+        }
     }
 }
 
@@ -320,6 +333,14 @@ async fn rendition_file(rendition: &Arc<Rendition>, file: &str, query: &str) -> 
         _ => None,
     }) {
         if let Some((msn, part)) = blocking_request(query) {
+            // RFC 8216bis 6.2.5.2: more than two segments ahead is a bad request.
+            let last = rendition.lock().last_position().map_or(0, |(last, _)| last);
+            if msn > last + 2 {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    "_HLS_msn is more than two segments ahead of the playlist",
+                );
+            }
             let target = rendition.lock().config.segment_ms as u64;
             let wait = rendition.wait_until(|inner| {
                 inner.ended
