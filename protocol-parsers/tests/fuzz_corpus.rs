@@ -50,3 +50,13 @@ fn rtmp_server_session_corpus() {
         protocol_parsers::fuzzing::rtmp_server_session,
     );
 }
+
+#[test]
+fn mp4_fragment_corpus() {
+    replay("mp4_fragment", protocol_parsers::fuzzing::mp4_fragment);
+}
+
+#[test]
+fn ts_mux_corpus() {
+    replay("ts_mux", protocol_parsers::fuzzing::ts_mux);
+}

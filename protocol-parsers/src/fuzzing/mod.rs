@@ -8,10 +8,14 @@ mod amf0;
 mod chunk;
 mod flv;
 mod handshake;
+mod mp4;
 mod server_session;
+mod ts;
 
 pub use amf0::amf0_roundtrip;
 pub use chunk::chunk_decoder;
 pub use flv::flv_tag_roundtrip;
 pub use handshake::handshake;
+pub use mp4::mp4_fragment;
 pub use server_session::rtmp_server_session;
+pub use ts::ts_mux;
