@@ -35,8 +35,10 @@ impl Segmenting {
             renditions: Mutex::new(HashMap::new()),
             config: SegmenterConfig {
                 segment_ms: segment_ms.max(500),
-                // Parts of a quarter segment, at most half a second (LL-HLS).
-                part_ms: hls.low_latency.then(|| (segment_ms / 4).clamp(200, 500)),
+                // Parts of a sixth of a segment (1/3 s for 2 s segments), within
+                // 0.2-0.5 s (LL-HLS): PART-HOLD-BACK is three parts, so this
+                // sets how far behind live a low-latency player sits.
+                part_ms: hls.low_latency.then(|| (segment_ms / 6).clamp(200, 500)),
             },
             window: hls.window as usize,
         })
