@@ -125,6 +125,8 @@ pub struct Inner {
     pub max_part_seconds: f64,
     pub stats: RenditionStats,
     pub ended: bool,
+    /// Bumped by every change, so rendered playlists can be reused until then.
+    pub version: u64,
 }
 
 impl Inner {
@@ -254,6 +256,8 @@ pub struct Rendition {
     pub generation: u64,
     inner: Mutex<Inner>,
     waiting: Mutex<Vec<Waker>>,
+    /// Playlists and the MPD as last rendered: (which, version, text).
+    rendered: Mutex<Vec<(&'static str, u64, Option<Bytes>)>>,
 }
 
 impl Rendition {
@@ -277,8 +281,10 @@ impl Rendition {
                 max_part_seconds: 0.0,
                 stats: RenditionStats::default(),
                 ended: false,
+                version: 0,
             }),
             waiting: Mutex::new(Vec::new()),
+            rendered: Mutex::new(Vec::new()),
         })
     }
 
@@ -297,13 +303,38 @@ impl Rendition {
             for event in events {
                 inner.apply(event, wall_ms, now);
             }
+            inner.version += 1;
         }
         self.wake();
     }
 
     pub fn set_ended(&self, ended: bool) {
-        self.lock().ended = ended;
+        {
+            let mut inner = self.lock();
+            inner.ended = ended;
+            inner.version += 1;
+        }
         self.wake();
+    }
+
+    /// `which` rendered by `render`, reused while the rendition has not changed
+    /// (players poll playlists far more often than parts are cut).
+    pub fn rendered(
+        &self,
+        which: &'static str,
+        render: impl FnOnce() -> Option<String>,
+    ) -> Option<Bytes> {
+        let version = self.lock().version;
+        let mut cache = self.rendered.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, _, text)) = cache.iter().find(|(w, v, _)| *w == which && *v == version) {
+            return text.clone();
+        }
+        // Rendering takes the rendition lock again; the cache lock only orders
+        // renders of the same rendition, never the segmenter.
+        let text = render().map(Bytes::from);
+        cache.retain(|(w, _, _)| *w != which);
+        cache.push((which, version, text.clone()));
+        text
     }
 
     fn wake(&self) {

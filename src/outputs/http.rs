@@ -230,7 +230,10 @@ async fn route(ctx: &ServerContext, path: &str, query: &str) -> Reply {
         return not_found();
     };
     match rest {
-        ["index.m3u8"] => playlist(manifests::multivariant(&rendition)),
+        ["index.m3u8"] => {
+            playlist(rendition.rendered("index", || manifests::multivariant(&rendition)))
+        }
+        // The MPD carries publishTime, so it is rendered per request.
         ["manifest.mpd"] => match manifests::mpd(&rendition) {
             Some(mpd) => reply(
                 StatusCode::OK,
@@ -245,13 +248,13 @@ async fn route(ctx: &ServerContext, path: &str, query: &str) -> Reply {
     }
 }
 
-fn playlist(text: Option<String>) -> Reply {
+fn playlist(text: Option<Bytes>) -> Reply {
     match text {
         Some(text) => reply(
             StatusCode::OK,
             "application/vnd.apple.mpegurl",
             SHORT,
-            Pieces::new([Bytes::from(text)]),
+            Pieces::new([text]),
         ),
         None => not_found(),
     }
@@ -308,7 +311,7 @@ async fn wait_for_segment(rendition: &Rendition, msn: u64) {
 async fn rendition_file(rendition: &Arc<Rendition>, file: &str, query: &str) -> Reply {
     let generation = manifests::generation(rendition);
     if file == "ts.m3u8" {
-        return playlist(manifests::ts_playlist(rendition));
+        return playlist(rendition.rendered("ts", || manifests::ts_playlist(rendition)));
     }
     if let Some(msn) = file
         .strip_prefix(&format!("seg-t-{generation}-"))
@@ -356,7 +359,11 @@ async fn rendition_file(rendition: &Arc<Rendition>, file: &str, query: &str) -> 
                 );
             }
         }
-        return playlist(manifests::media_playlist(rendition, kind));
+        let which = match kind {
+            TrackKind::Video => "video",
+            TrackKind::Audio => "audio",
+        };
+        return playlist(rendition.rendered(which, || manifests::media_playlist(rendition, kind)));
     }
     // Names: init-{v|a}-{gen}-{id}.mp4, seg-{v|a}-{gen}-{msn}.m4s,
     // part-{v|a}-{gen}-{msn}-{index}.m4s.
