@@ -19,6 +19,7 @@ pub mod dash;
 pub mod flv;
 pub mod h264;
 pub mod hls;
+pub mod http;
 pub mod limits;
 pub mod media;
 pub mod mp4;

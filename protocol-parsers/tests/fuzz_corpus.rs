@@ -60,3 +60,11 @@ fn mp4_fragment_corpus() {
 fn ts_mux_corpus() {
     replay("ts_mux", protocol_parsers::fuzzing::ts_mux);
 }
+
+#[test]
+fn http_request_head_corpus() {
+    replay(
+        "http_request_head",
+        protocol_parsers::fuzzing::http_request_head,
+    );
+}

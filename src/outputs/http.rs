@@ -4,19 +4,18 @@
 //! or CDN can sit in front; playlists and the MPD are short-lived.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::pin::Pin;
+use std::future::poll_fn;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use bytes::Bytes;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use bytes::{Buf, Bytes, BytesMut};
 use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Response, StatusCode};
+use protocol_parsers::http::{HttpError, RequestHead, parse_head};
 use protocol_parsers::media::TrackKind;
 
-use crate::engine::HyperIo;
+use crate::engine::Transport;
 use crate::mux::{Rendition, manifests};
 use crate::server::ServerContext;
 
@@ -27,6 +26,7 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const SHORT: &str = "public, max-age=1";
 
 /// A response body made of shared pieces (a segment is its parts' `Bytes`).
+#[derive(Debug)]
 pub struct Pieces {
     pieces: VecDeque<Bytes>,
     remaining: u64,
@@ -54,29 +54,6 @@ impl Pieces {
             out.push(piece.slice(lo..hi));
         }
         Self::new(out)
-    }
-}
-
-impl Body for Pieces {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.pieces.pop_front().map(|piece| {
-            self.remaining -= piece.len() as u64;
-            Ok(Frame::data(piece))
-        }))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.pieces.is_empty()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
     }
 }
 
@@ -114,65 +91,120 @@ fn not_found() -> Reply {
     text(StatusCode::NOT_FOUND, "not found")
 }
 
-/// Serves one accepted connection; it is closed after `idle` without traffic
-/// (longer than any blocking request waits).
+/// Serves one accepted connection (HTTP/1.1 keep-alive, requests answered in
+/// order); it is closed after `idle` without a byte from the client.
+///
+/// Responses go out as one `writev` of the head and the body's shared `Bytes`: a
+/// segment is never copied in user space (hyper's `Write` takes borrowed slices,
+/// which over compio meant one copy per response; see BENCHMARKS.md).
 pub async fn serve(stream: compio::net::TcpStream, ctx: Arc<ServerContext>, idle: Duration) {
-    let service = hyper::service::service_fn(|request| {
-        let ctx = Arc::clone(&ctx);
-        async move { Ok::<_, Infallible>(handle(&ctx, request).await) }
-    });
-    let io = HyperIo::new(stream);
-    let idle = io.idle(idle);
-    let connection = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        // Request heads larger than this are refused (431) instead of buffered.
-        .max_buf_size(64 * 1024)
-        .serve_connection(io, service);
-    let connection = std::pin::pin!(connection);
-    let idle = std::pin::pin!(idle);
-    match futures_util::future::select(connection, idle).await {
-        futures_util::future::Either::Left((Err(e), _)) => {
-            tracing::debug!(error = %e, "http connection ended");
+    let mut transport = Transport::new(stream, None);
+    let mut buffered = BytesMut::new();
+    let written = AtomicU64::new(0);
+    loop {
+        let head = loop {
+            match parse_head(&buffered) {
+                Ok(Some((head, len))) => {
+                    buffered.advance(len);
+                    break head;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let status = match e {
+                        HttpError::HeadTooLarge { .. } => {
+                            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+                        }
+                        _ => StatusCode::BAD_REQUEST,
+                    };
+                    tracing::debug!(error = %e, "bad http request");
+                    let pieces = encode(text(status, &e.to_string()), false, true);
+                    let _ = transport.write(pieces, &written).await;
+                    transport.close().await;
+                    return;
+                }
+            }
+            let read = poll_fn(|cx| transport.poll_read(cx));
+            match compio::time::timeout(idle, read).await {
+                Ok(Ok(Some(bytes))) => buffered.extend_from_slice(&bytes),
+                Err(_) => {
+                    tracing::debug!("idle http connection closed");
+                    transport.close().await;
+                    return;
+                }
+                Ok(Ok(None) | Err(_)) => return,
+            }
+        };
+        // Bodies are not read: a request that announces one gets its answer, then
+        // the connection closes (nothing here takes uploads).
+        let close = head.close || head.has_body;
+        let response = handle(&ctx, &head).await;
+        let pieces = encode(response, head.method == "HEAD", close);
+        if transport.write(pieces, &written).await.is_err() {
+            return;
         }
-        futures_util::future::Either::Left((Ok(()), _)) => {}
-        futures_util::future::Either::Right(_) => {
-            tracing::debug!("idle http connection closed");
+        if close {
+            transport.close().await;
+            return;
         }
     }
 }
 
-async fn handle(ctx: &ServerContext, request: Request<Incoming>) -> Reply {
-    let method = request.method().clone();
-    if method == Method::OPTIONS {
-        let mut response = text(StatusCode::NO_CONTENT, "");
-        let headers = response.headers_mut();
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, HEAD, OPTIONS"),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("Range"),
-        );
-        return response;
+/// The status line and headers as one piece, then the body's pieces.
+fn encode(response: Reply, head_only: bool, close: bool) -> Vec<Bytes> {
+    let (parts, body) = response.into_parts();
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\n",
+        parts.status.as_u16(),
+        parts.status.canonical_reason().unwrap_or("")
+    );
+    for (name, value) in &parts.headers {
+        if let Ok(value) = value.to_str() {
+            head.push_str(name.as_str());
+            head.push_str(": ");
+            head.push_str(value);
+            head.push_str("\r\n");
+        }
     }
-    if method != Method::GET && method != Method::HEAD {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "use GET or HEAD");
+    if parts.status != StatusCode::NO_CONTENT {
+        head.push_str(&format!("content-length: {}\r\n", body.remaining));
     }
-    let path = request.uri().path().to_owned();
-    let query = request.uri().query().unwrap_or_default().to_owned();
-    let range = request
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let response = route(ctx, &path, &query).await;
-    let response = match range {
-        Some(range) if response.status() == StatusCode::OK => apply_range(response, &range),
+    if close {
+        head.push_str("connection: close\r\n");
+    }
+    head.push_str("\r\n");
+    let mut pieces = Vec::with_capacity(1 + body.pieces.len());
+    pieces.push(Bytes::from(head));
+    if !head_only && parts.status != StatusCode::NO_CONTENT {
+        pieces.extend(body.pieces);
+    }
+    pieces
+}
+
+async fn handle(ctx: &ServerContext, request: &RequestHead) -> Reply {
+    match request.method.as_str() {
+        "GET" | "HEAD" => {}
+        "OPTIONS" => {
+            let mut response = text(StatusCode::NO_CONTENT, "");
+            let headers = response.headers_mut();
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, HEAD, OPTIONS"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("Range"),
+            );
+            return response;
+        }
+        _ => return text(StatusCode::METHOD_NOT_ALLOWED, "use GET or HEAD"),
+    }
+    let response = route(ctx, &request.path, &request.query).await;
+    let response = match &request.range {
+        Some(range) if response.status() == StatusCode::OK => apply_range(response, range),
         _ => response,
     };
     super::http_stats::record(
-        super::http_stats::Kind::of(&path),
+        super::http_stats::Kind::of(&request.path),
         response.body().remaining,
     );
     response
