@@ -205,6 +205,9 @@ pub struct HlsConfig {
     pub segment_seconds: f64,
     pub window: u32,
     pub low_latency: bool,
+    /// Also write playlists, MPD and segments under this directory, for an
+    /// external origin: `DIR/NAME/index.m3u8` and so on, as served over HTTP.
+    pub directory: Option<PathBuf>,
 }
 
 impl Default for HlsConfig {
@@ -213,6 +216,7 @@ impl Default for HlsConfig {
             segment_seconds: 2.0,
             window: 6,
             low_latency: true,
+            directory: None,
         }
     }
 }

@@ -89,7 +89,7 @@ pub fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), Strin
         queue: QueueLimits::default(),
         outputs: OutputManager::new(Arc::clone(&spawner), Arc::clone(&events)),
         events,
-        segmenting: Segmenting::new(&config.hls),
+        segmenting: Segmenting::new(&config.hls)?,
         player: crate::outputs::player::PlayerAssets::load(&config.http.player_assets),
         // Never shorter than a blocking playlist request may wait (3 targets).
         http_idle: Duration::from_secs(

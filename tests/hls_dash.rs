@@ -448,3 +448,58 @@ fn bad_requests_get_4xx_and_idle_connections_are_closed_while_serving_continues(
     let _ = publisher.kill();
     let _ = publisher.wait();
 }
+
+#[test]
+fn hls_directory_holds_the_same_files_for_an_external_origin() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Manifold::start(
+        "io_uring",
+        &format!(
+            "{STREAM}[hls]\nwindow = 2\ndirectory = \"{}\"\n",
+            dir.path().display()
+        ),
+    );
+    let mut publisher = publish(&test_media(40), &server.rtmp_url("K"));
+    let on_disk = dir.path().join("main");
+    let read = |name: &str| std::fs::read_to_string(on_disk.join(name)).unwrap_or_default();
+    // Wait until the first segment has left the window (and the disk).
+    let playlist = wait_for(
+        "segment 0 to be evicted from disk",
+        Duration::from_secs(30),
+        || {
+            let text = read("source/video.m3u8");
+            (text.matches("#EXTINF").count() >= 2 && !text.contains("-0.m4s")).then_some(text)
+        },
+    );
+    assert!(
+        !playlist.contains("#EXT-X-PART"),
+        "disk playlists have no parts: {playlist}"
+    );
+    assert!(!playlist.contains("PRELOAD-HINT"), "{playlist}");
+    for name in playlist.lines().filter(|l| l.starts_with("seg-")) {
+        assert!(
+            on_disk.join("source").join(name).is_file(),
+            "{name} listed but missing"
+        );
+    }
+    let files: Vec<String> = std::fs::read_dir(on_disk.join("source"))
+        .expect("source dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.starts_with("seg-v-") && f.ends_with("-0.m4s")),
+        "{files:?}"
+    );
+    assert!(files.iter().any(|f| f.starts_with("init-v-")), "{files:?}");
+    assert!(read("manifest.mpd").contains("<MPD"));
+    assert!(read("source/ts.m3u8").contains("seg-t-"));
+    // A player reading the files, not the server, sees the stream.
+    let info = ffprobe::streams(on_disk.join("index.m3u8").to_str().unwrap());
+    assert_eq!(info.video_codec.as_deref(), Some("h264"));
+    assert_eq!((info.width, info.height), (1920, 1080));
+    assert_eq!(info.audio_codec.as_deref(), Some("aac"));
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+}

@@ -145,16 +145,30 @@ pub fn multivariant(rendition: &Rendition) -> Option<String> {
 
 /// `video.m3u8` / `audio.m3u8`: the fMP4 media playlist of one track.
 pub fn media_playlist(rendition: &Rendition, kind: TrackKind) -> Option<String> {
+    playlist_of(rendition, kind, false)
+}
+
+/// The same playlist for files on disk (`hls.directory`): complete segments only,
+/// no parts, hints or blocking (a plain file server cannot hold requests).
+pub fn media_playlist_for_disk(rendition: &Rendition, kind: TrackKind) -> Option<String> {
+    playlist_of(rendition, kind, true)
+}
+
+fn playlist_of(rendition: &Rendition, kind: TrackKind, for_disk: bool) -> Option<String> {
     let inner = rendition.lock();
     if !has(&inner, kind) {
         return None;
     }
-    let first = inner.segments.front()?;
     let parts_from = inner.segments.len().saturating_sub(SEGMENTS_WITH_PARTS);
-    let part_target = part_target(&inner);
+    let part_target = part_target(&inner).filter(|_| !for_disk);
     let mut map = None;
-    let segments: Vec<Segment> = inner
+    let listed: Vec<&SegmentRec> = inner
         .segments
+        .iter()
+        .filter(|s| !for_disk || s.complete)
+        .collect();
+    let first = listed.first()?;
+    let segments: Vec<Segment> = listed
         .iter()
         .enumerate()
         .map(|(i, s)| {
@@ -190,7 +204,7 @@ pub fn media_playlist(rendition: &Rendition, kind: TrackKind) -> Option<String> 
             }
         })
         .collect();
-    let last = inner.segments.back()?;
+    let last = listed.last()?;
     let preload_hint = part_target.map(|_| {
         let (msn, index) = if last.complete {
             (last.msn + 1, 0)
@@ -214,7 +228,7 @@ pub fn media_playlist(rendition: &Rendition, kind: TrackKind) -> Option<String> 
         independent_segments: true,
         map_uri: None,
         part_target,
-        server_control: Some(ServerControl {
+        server_control: (!for_disk).then(|| ServerControl {
             can_block_reload: true,
             part_hold_back: part_target.map(|t| t * 3.0),
             hold_back: Some(f64::from(target) * 3.0),

@@ -2,6 +2,7 @@
 //! per rendition; HLS (fMP4 and LL-HLS), DASH and the MPEG-TS variant are all
 //! served from that one set.
 
+pub mod disk;
 pub mod manifests;
 pub mod rendition;
 pub mod segmenter;
@@ -26,12 +27,21 @@ pub struct Segmenting {
     renditions: Mutex<HashMap<String, Arc<Rendition>>>,
     config: SegmenterConfig,
     window: usize,
+    /// `hls.directory`, when set.
+    disk: Option<Arc<disk::DiskWriter>>,
 }
 
 impl Segmenting {
-    pub fn new(hls: &HlsConfig) -> Arc<Self> {
+    pub fn new(hls: &HlsConfig) -> Result<Arc<Self>, String> {
         let segment_ms = (hls.segment_seconds * 1000.0).round() as i64;
-        Arc::new(Self {
+        let disk = match &hls.directory {
+            Some(dir) => Some(
+                disk::DiskWriter::start(dir.clone())
+                    .map_err(|e| format!("hls.directory {}: {e}", dir.display()))?,
+            ),
+            None => None,
+        };
+        Ok(Arc::new(Self {
             renditions: Mutex::new(HashMap::new()),
             config: SegmenterConfig {
                 segment_ms: segment_ms.max(500),
@@ -41,7 +51,8 @@ impl Segmenting {
                 part_ms: hls.low_latency.then(|| (segment_ms / 6).clamp(200, 500)),
             },
             window: hls.window as usize,
-        })
+            disk,
+        }))
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Rendition>>> {
@@ -59,7 +70,13 @@ impl Segmenting {
             map.insert(stream.name().to_owned(), Arc::clone(&rendition));
             rendition
         };
-        let task = task::run(Arc::clone(stream), rendition, queue, Arc::clone(self));
+        let task = task::run(
+            Arc::clone(stream),
+            rendition,
+            queue,
+            Arc::clone(self),
+            self.disk.clone(),
+        );
         compio::runtime::spawn(task).detach();
     }
 

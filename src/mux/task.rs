@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::Segmenting;
+use super::disk::{self, DiskState, DiskWriter};
 use super::rendition::Rendition;
 use super::segmenter::Segmenter;
 use crate::stream::{QueueLimits, Stream, StreamItem};
@@ -19,7 +20,9 @@ pub async fn run(
     rendition: Arc<Rendition>,
     queue: QueueLimits,
     owner: Arc<Segmenting>,
+    disk: Option<Arc<DiskWriter>>,
 ) {
+    let mut on_disk = DiskState::default();
     let subscriber = stream.subscribe(queue);
     let mut segmenter = Segmenter::new(rendition.lock().config);
     let mut items = Vec::new();
@@ -40,6 +43,9 @@ pub async fn run(
             segmenter.flush();
         }
         rendition.apply(segmenter.take_events(), unix_ms());
+        if let Some(writer) = &disk {
+            disk::sync(writer, &rendition, &mut on_disk);
+        }
         if ended {
             break;
         }
