@@ -166,10 +166,11 @@ async fn worker_main(
 ) {
     if let Some((_, rtmp, rtmps, http)) = listeners {
         if let Some((listener, tls)) = rtmps {
-            compio::runtime::spawn(accept_loop(listener, Some(tls), Arc::clone(&ctx))).detach();
+            compio::runtime::spawn(rtmp_accept_loop(listener, Some(tls), Arc::clone(&ctx)))
+                .detach();
         }
         compio::runtime::spawn(http_accept_loop(http, Arc::clone(&ctx))).detach();
-        compio::runtime::spawn(accept_loop(rtmp, None, ctx)).detach();
+        compio::runtime::spawn(rtmp_accept_loop(rtmp, None, ctx)).detach();
     }
     match jobs {
         Some(jobs) => jobs.run().await,
@@ -177,57 +178,26 @@ async fn worker_main(
     }
 }
 
-async fn accept_loop(
+/// RTMP or RTMPS connections: each served by the ingest on this core.
+async fn rtmp_accept_loop(
     listener: std::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     ctx: Arc<ServerContext>,
 ) {
-    let listener = match compio::net::TcpListener::from_std(listener) {
-        Ok(listener) => listener,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot register listener");
-            return;
-        }
-    };
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                let ctx = Arc::clone(&ctx);
-                compio::runtime::spawn(crate::ingest::rtmp::serve(stream, peer, tls.clone(), ctx))
-                    .detach();
-            }
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                compio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+    let what = if tls.is_some() { "rtmps" } else { "rtmp" };
+    engine::accept_loop(listener, what, |stream, peer| {
+        let task = crate::ingest::rtmp::serve(stream, peer, tls.clone(), Arc::clone(&ctx));
+        compio::runtime::spawn(task).detach();
+    })
+    .await;
 }
 
 async fn http_accept_loop(listener: std::net::TcpListener, ctx: Arc<ServerContext>) {
-    let listener = match compio::net::TcpListener::from_std(listener) {
-        Ok(listener) => listener,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot register the HTTP listener");
-            return;
-        }
-    };
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                let _ = stream.set_nodelay(true);
-                let idle = ctx.http_idle;
-                compio::runtime::spawn(crate::outputs::http::serve(stream, Arc::clone(&ctx), idle))
-                    .detach();
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "http accept failed");
-                compio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+    engine::accept_loop(listener, "http", |stream, _| {
+        let task = crate::outputs::http::serve(stream, Arc::clone(&ctx), ctx.http_idle);
+        compio::runtime::spawn(task).detach();
+    })
+    .await;
 }
 
 fn wait_for_signal() {

@@ -53,6 +53,22 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// `manifold check-config` on the server's (persisted) config file, which must
+/// pass; returns the effective config it prints.
+fn checked_config(server: &Manifold) -> String {
+    let check = Command::new(env!("CARGO_BIN_EXE_manifold"))
+        .arg("check-config")
+        .arg(server.config_path())
+        .output()
+        .expect("check-config");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    String::from_utf8_lossy(&check.stdout).into_owned()
+}
+
 fn promtool_check(metrics: &str) {
     common::require("promtool");
     let mut child = Command::new("promtool")
@@ -477,16 +493,7 @@ fn outputs_are_added_disabled_restarted_and_persisted_at_runtime() {
     let _ = publisher.wait();
 
     // The file holds the changes, and a restarted server runs on them.
-    let check = Command::new(env!("CARGO_BIN_EXE_manifold"))
-        .arg("check-config")
-        .arg(server.config_path())
-        .output()
-        .expect("check-config");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    checked_config(&server);
     server.restart();
     let outputs: HashMap<String, (bool, String)> = server
         .api("GET", "/api/v1/streams/main/outputs", None)
@@ -602,17 +609,7 @@ fn a_kill_9_during_a_burst_of_writes_leaves_a_valid_config_with_every_acknowledg
         .into_iter()
         .flat_map(|w| w.join().expect("writer thread"))
         .collect();
-    let check = Command::new(env!("CARGO_BIN_EXE_manifold"))
-        .arg("check-config")
-        .arg(server.config_path())
-        .output()
-        .expect("check-config");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let saved = String::from_utf8_lossy(&check.stdout).into_owned();
+    let saved = checked_config(&server);
     for name in &acknowledged {
         assert!(
             saved.contains(&format!("name = \"{name}\"")),

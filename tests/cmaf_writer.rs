@@ -5,43 +5,13 @@
 
 mod common;
 
-use bytes::Bytes;
 use common::{ffprobe, test_media};
 use protocol_parsers::media::{Frame, Track, TrackId};
 use protocol_parsers::mp4::{self, Sample, TrackFragment};
-use protocol_parsers::rtmp::media::{MediaDemuxer, MediaEvent};
 
-/// Every track and frame of an FLV file, through Manifold's own demuxer.
-fn demux_flv(path: &std::path::Path) -> (Vec<Track>, Vec<Frame>) {
-    let data = Bytes::from(std::fs::read(path).expect("read FLV"));
-    assert_eq!(&data[..3], b"FLV");
-    let mut at = 9 + 4; // header, then PreviousTagSize0
-    let mut demuxer = MediaDemuxer::default();
-    let (mut tracks, mut frames) = (Vec::<Track>::new(), Vec::new());
-    while at + 11 <= data.len() {
-        let kind = data[at];
-        let size = u32::from_be_bytes([0, data[at + 1], data[at + 2], data[at + 3]]) as usize;
-        let timestamp =
-            u32::from_be_bytes([data[at + 7], data[at + 4], data[at + 5], data[at + 6]]);
-        let body = data.slice(at + 11..at + 11 + size);
-        at += 11 + size + 4;
-        let event = match kind {
-            8 => demuxer.audio(timestamp, &body),
-            9 => demuxer.video(timestamp, &body),
-            _ => continue,
-        };
-        match event.expect("the clip demuxes") {
-            Some(MediaEvent::Track(track)) => {
-                tracks.retain(|t| t.id != track.id);
-                tracks.push(track);
-            }
-            Some(MediaEvent::Frame(frame)) => frames.push(frame),
-            _ => {}
-        }
-    }
-    tracks.sort_by_key(|t| t.id.0);
-    (tracks, frames)
-}
+#[path = "../protocol-parsers/tests/support/flv_file.rs"]
+mod flv_file;
+use flv_file::demux_flv;
 
 /// Samples of one track from `frames`, durations from the next frame's dts (the
 /// last one repeats the previous duration).

@@ -19,7 +19,10 @@ use std::process::Command;
 use bytes::Bytes;
 use protocol_parsers::media::{Frame, Track, TrackId};
 use protocol_parsers::mpegts::{AUDIO_PID, PACKET_LEN, PMT_PID, TsMuxer, VIDEO_PID};
-use protocol_parsers::rtmp::media::{MediaDemuxer, MediaEvent};
+
+#[path = "support/flv_file.rs"]
+mod flv_file;
+use flv_file::demux_flv;
 
 /// ADTS header bytes the muxer puts in front of every raw AAC frame.
 const ADTS_HEADER: u64 = 7;
@@ -57,38 +60,6 @@ fn test_media(seconds: u32) -> PathBuf {
     assert!(status.success(), "make-test-media.sh failed");
     std::fs::rename(&partial, &path).expect("rename test media");
     path
-}
-
-/// Every track and frame of an FLV file, through Manifold's own demuxer.
-fn demux_flv(path: &Path) -> (Vec<Track>, Vec<Frame>) {
-    let data = Bytes::from(std::fs::read(path).expect("read FLV"));
-    assert_eq!(&data[..3], b"FLV");
-    let mut at = 9 + 4; // header, then PreviousTagSize0
-    let mut demuxer = MediaDemuxer::default();
-    let (mut tracks, mut frames) = (Vec::<Track>::new(), Vec::new());
-    while at + 11 <= data.len() {
-        let kind = data[at];
-        let size = u32::from_be_bytes([0, data[at + 1], data[at + 2], data[at + 3]]) as usize;
-        let timestamp =
-            u32::from_be_bytes([data[at + 7], data[at + 4], data[at + 5], data[at + 6]]);
-        let body = data.slice(at + 11..at + 11 + size);
-        at += 11 + size + 4;
-        let event = match kind {
-            8 => demuxer.audio(timestamp, &body),
-            9 => demuxer.video(timestamp, &body),
-            _ => continue,
-        };
-        match event.expect("the clip demuxes") {
-            Some(MediaEvent::Track(track)) => {
-                tracks.retain(|t| t.id != track.id);
-                tracks.push(track);
-            }
-            Some(MediaEvent::Frame(frame)) => frames.push(frame),
-            _ => {}
-        }
-    }
-    tracks.sort_by_key(|t| t.id.0);
-    (tracks, frames)
 }
 
 /// `(stdout, stderr)` of a tool that must exit 0.

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use super::api::{self, OutputView};
 use super::router::{ApiError, ApiResult, json, no_content};
 use super::{AdminState, StoreError};
-use crate::config::{PushConfig, StreamConfig};
+use crate::config::{Config, PushConfig, StreamConfig};
 use crate::outputs::OutputManager;
 
 /// Parses a JSON body; errors name the field (`push[0].url`) where serde knows it.
@@ -44,6 +44,17 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         .end()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))?;
     Ok(value)
+}
+
+/// The config entry of one output, to change in place.
+fn push_mut<'a>(config: &'a mut Config, stream: &str, output: &str) -> Option<&'a mut PushConfig> {
+    config
+        .streams
+        .iter_mut()
+        .find(|s| s.name == stream)?
+        .pushes
+        .iter_mut()
+        .find(|p| p.name == output)
 }
 
 fn store_error(error: StoreError) -> ApiError {
@@ -177,12 +188,7 @@ pub fn update_output(state: &AdminState, stream: &str, output: &str, body: &[u8]
         .store
         .borrow_mut()
         .update(|c| {
-            if let Some(p) = c
-                .streams
-                .iter_mut()
-                .find(|s| s.name == stream)
-                .and_then(|s| s.pushes.iter_mut().find(|p| p.name == output))
-            {
+            if let Some(p) = push_mut(c, stream, output) {
                 *p = push.clone();
             }
         })
@@ -224,12 +230,7 @@ pub fn output_action(state: &AdminState, stream: &str, output: &str, action: &st
                 .store
                 .borrow_mut()
                 .update(|c| {
-                    if let Some(p) = c
-                        .streams
-                        .iter_mut()
-                        .find(|s| s.name == stream)
-                        .and_then(|s| s.pushes.iter_mut().find(|p| p.name == output))
-                    {
+                    if let Some(p) = push_mut(c, stream, output) {
                         p.enabled = enabled;
                     }
                 })

@@ -4,7 +4,7 @@
 
 mod api;
 mod control;
-mod process;
+pub mod process;
 mod prometheus;
 mod router;
 mod sampler;
@@ -120,25 +120,10 @@ fn bind_retrying(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 }
 
 async fn accept_loop(listener: std::net::TcpListener, state: Rc<AdminState>) {
-    let listener = match compio::net::TcpListener::from_std(listener) {
-        Ok(listener) => listener,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot register the admin listener");
-            return;
-        }
-    };
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "admin accept failed");
-                compio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+    engine::accept_loop(listener, "admin", |stream, peer| {
         if state.connections.get() >= MAX_CONNECTIONS {
             tracing::warn!(%peer, max = MAX_CONNECTIONS, "admin connection refused: too many open");
-            continue;
+            return;
         }
         state.connections.set(state.connections.get() + 1);
         let state = Rc::clone(&state);
@@ -163,7 +148,8 @@ async fn accept_loop(listener: std::net::TcpListener, state: Rc<AdminState>) {
             state.connections.set(state.connections.get() - 1);
         })
         .detach();
-    }
+    })
+    .await;
 }
 
 /// Samples bitrates once a second and publishes them (and health changes) as events.

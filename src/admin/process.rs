@@ -1,5 +1,8 @@
-//! Process figures for `/metrics`, read from /proc: CPU time, resident memory,
-//! open file descriptors, threads.
+//! Process figures, read from /proc: CPU time, resident memory, open file
+//! descriptors, threads. `/metrics` reads its own; the benchmark tools read the
+//! servers they measure.
+
+use std::path::Path;
 
 /// Linux reports CPU times in clock ticks; USER_HZ is 100 on every architecture
 /// Linux supports (it is fixed by the kernel ABI, unlike the kernel's HZ).
@@ -13,9 +16,19 @@ pub struct ProcessStats {
     pub threads: u64,
 }
 
+/// This process.
 pub fn read() -> ProcessStats {
+    read_at(Path::new("/proc/self"))
+}
+
+/// Another process (zeros for one that is gone).
+pub fn of(pid: u32) -> ProcessStats {
+    read_at(&Path::new("/proc").join(pid.to_string()))
+}
+
+fn read_at(dir: &Path) -> ProcessStats {
     let mut stats = ProcessStats::default();
-    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+    if let Ok(stat) = std::fs::read_to_string(dir.join("stat")) {
         // Fields after the command name, which is in parentheses and may hold spaces.
         if let Some((_, rest)) = stat.rsplit_once(')') {
             let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -28,15 +41,15 @@ pub fn read() -> ProcessStats {
             stats.threads = fields.get(17).and_then(|v| v.parse().ok()).unwrap_or(0);
         }
     }
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+    if let Ok(status) = std::fs::read_to_string(dir.join("status")) {
         stats.resident_bytes = status
             .lines()
             .find_map(|line| line.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             .map_or(0, |kib| kib * 1024);
     }
-    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
-        stats.open_fds = dir.count() as u64;
+    if let Ok(fds) = std::fs::read_dir(dir.join("fd")) {
+        stats.open_fds = fds.count() as u64;
     }
     stats
 }

@@ -17,3 +17,32 @@ pub fn reuseport_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener>
     socket.listen(1024)?;
     Ok(socket.into())
 }
+
+/// Accepts connections on `listener` (`what` names it in logs) and hands each to
+/// `accepted`, which spawns its task. An accept error (EMFILE and friends) backs
+/// off for 100 ms instead of spinning.
+pub async fn accept_loop(
+    listener: std::net::TcpListener,
+    what: &'static str,
+    mut accepted: impl FnMut(compio::net::TcpStream, SocketAddr),
+) {
+    let listener = match compio::net::TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!(listener = what, error = %e, "cannot register listener");
+            return;
+        }
+    };
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                accepted(stream, peer);
+            }
+            Err(e) => {
+                tracing::warn!(listener = what, error = %e, "accept failed");
+                compio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

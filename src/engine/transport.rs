@@ -120,11 +120,19 @@ impl Transport {
             }
             return self.flush_tls_counted(written).await;
         }
-        let mut pieces: VecDeque<Bytes> = pieces.into();
-        let mut batch = Vec::with_capacity(pieces.len().min(MAX_IOVECS));
-        while !pieces.is_empty() {
-            batch.clear();
-            fill_batch(&mut batch, &mut pieces);
+        // Usually everything fits one writev: the caller's vector is the batch and
+        // nothing is allocated; otherwise the rest waits in `pieces`.
+        let fits = pieces.len() <= MAX_IOVECS
+            && pieces.iter().map(Bytes::len).sum::<usize>() <= MAX_WRITE_BYTES;
+        let (mut batch, mut pieces) = if fits {
+            (pieces, VecDeque::new())
+        } else {
+            let mut pending = VecDeque::from(pieces);
+            let mut batch = Vec::with_capacity(MAX_IOVECS.min(pending.len()));
+            fill_batch(&mut batch, &mut pending);
+            (batch, pending)
+        };
+        while !batch.is_empty() {
             let BufResult(result, returned) = self.writer.write_vectored(batch).await;
             batch = returned;
             let mut n = result?;
@@ -149,6 +157,8 @@ impl Transport {
                     piece
                 });
             }
+            batch.clear();
+            fill_batch(&mut batch, &mut pieces);
         }
         Ok(())
     }

@@ -16,10 +16,6 @@ use super::rendition::{Inner, Rendition, SegmentRec};
 /// least those within the last three target durations).
 const SEGMENTS_WITH_PARTS: usize = 3;
 
-pub fn generation(rendition: &Rendition) -> u64 {
-    rendition.generation
-}
-
 fn letter(kind: TrackKind) -> &'static str {
     match kind {
         TrackKind::Video => "v",

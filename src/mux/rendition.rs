@@ -192,11 +192,9 @@ impl Inner {
                 self.segments.push_back(segment);
                 // Keep `window` complete segments plus the one being written.
                 while self.segments.len() > self.window + 1 {
-                    if let Some(gone) = self.segments.pop_front() {
-                        if self.segments.front().is_some_and(|s| s.discontinuity) {
-                            self.discontinuity_sequence += 1;
-                        }
-                        drop(gone);
+                    self.segments.pop_front();
+                    if self.segments.front().is_some_and(|s| s.discontinuity) {
+                        self.discontinuity_sequence += 1;
                     }
                 }
             }

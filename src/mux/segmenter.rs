@@ -165,7 +165,7 @@ impl Segmenter {
         };
         // New codec parameters: what was segmented so far ends here.
         if self.segment_start.is_some() {
-            self.finish(None);
+            self.finish();
             self.next_discontinuity = true;
         }
         let state = TrackState::new(Arc::clone(&track));
@@ -191,7 +191,7 @@ impl Segmenter {
     /// The publisher left (or the stream ended): complete what is buffered.
     pub fn flush(&mut self) {
         if self.segment_start.is_some() {
-            self.finish(None);
+            self.finish();
             self.next_discontinuity = true;
         }
     }
@@ -206,7 +206,7 @@ impl Segmenter {
         let drives = kind == TrackKind::Video || !has_video;
         let starts = !has_video || kind == TrackKind::Video && frame.is_keyframe();
         if frame.flags.contains(FrameFlags::DISCONTINUITY) && self.segment_start.is_some() {
-            self.finish(None);
+            self.finish();
             self.next_discontinuity = true;
         }
         match self.segment_start {
@@ -308,13 +308,14 @@ impl Segmenter {
         }
     }
 
-    /// Ends the current segment with everything held (`next_dts` unknown).
-    fn finish(&mut self, next_dts: Option<i64>) {
+    /// Ends the current segment with everything held; the held frames' durations
+    /// are unknown, so each repeats its track's previous one.
+    fn finish(&mut self) {
         for state in [self.video.as_mut(), self.audio.as_mut()]
             .into_iter()
             .flatten()
         {
-            state.release(next_dts);
+            state.release(None);
         }
         self.close_part();
         self.events.push(MuxEvent::SegmentEnd);

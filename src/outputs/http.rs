@@ -16,6 +16,7 @@ use protocol_parsers::http::{HttpError, RequestHead, parse_head};
 use protocol_parsers::media::TrackKind;
 
 use crate::engine::Transport;
+use crate::mux::rendition::Inner;
 use crate::mux::{Rendition, manifests};
 use crate::server::ServerContext;
 
@@ -318,6 +319,16 @@ fn blocking_request(query: &str) -> Option<(u64, Option<usize>)> {
     Some((msn, value("_HLS_part").and_then(|p| p.parse().ok())))
 }
 
+/// Waits until `ready` holds, for at most `BLOCKING_RELOAD_TARGETS` segment
+/// targets; `false` when that ran out.
+async fn hold(rendition: &Rendition, ready: impl Fn(&Inner) -> bool) -> bool {
+    let target = rendition.lock().config.segment_ms as u64;
+    let limit = Duration::from_millis(target * u64::from(BLOCKING_RELOAD_TARGETS));
+    compio::time::timeout(limit, rendition.wait_until(ready))
+        .await
+        .is_ok()
+}
+
 /// A client that asks for the segment being written, or the next one, is held
 /// until it is complete (as with LL-HLS blocking requests) instead of getting a
 /// 404 it would have to retry; players that compute segment numbers from the
@@ -331,17 +342,15 @@ async fn wait_for_segment(rendition: &Rendition, msn: u64) {
                 .is_some_and(|(last, _)| msn == last || msn == last + 1)
     };
     if upcoming {
-        let target = rendition.lock().config.segment_ms as u64;
-        let limit = Duration::from_millis(target * u64::from(BLOCKING_RELOAD_TARGETS));
-        let complete = |inner: &crate::mux::rendition::Inner| {
+        hold(rendition, |inner| {
             inner.ended || inner.segment(msn).is_some_and(|s| s.complete)
-        };
-        let _ = compio::time::timeout(limit, rendition.wait_until(complete)).await;
+        })
+        .await;
     }
 }
 
 async fn rendition_file(rendition: &Arc<Rendition>, file: &str, query: &str) -> Reply {
-    let generation = manifests::generation(rendition);
+    let generation = rendition.generation;
     if file == "ts.m3u8" {
         return playlist(rendition.rendered("ts", || manifests::ts_playlist(rendition)));
     }
@@ -376,15 +385,14 @@ async fn rendition_file(rendition: &Arc<Rendition>, file: &str, query: &str) -> 
                     "_HLS_msn is more than two segments ahead of the playlist",
                 );
             }
-            let target = rendition.lock().config.segment_ms as u64;
-            let wait = rendition.wait_until(|inner| {
+            let arrived = hold(rendition, |inner| {
                 inner.ended
                     || inner.last_position().is_some_and(|(last, parts)| {
                         last > msn || last == msn && part.is_some_and(|p| parts > p)
                     })
-            });
-            let limit = Duration::from_millis(target * u64::from(BLOCKING_RELOAD_TARGETS));
-            if compio::time::timeout(limit, wait).await.is_err() {
+            })
+            .await;
+            if !arrived {
                 return text(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the requested segment did not appear in time",
@@ -416,7 +424,7 @@ async fn rendition_file(rendition: &Arc<Rendition>, file: &str, query: &str) -> 
     if let (Some("part"), Some(msn), Some(index)) = (fields.first().copied(), number(3), number(4))
     {
         let index = index as usize;
-        let exists = |inner: &crate::mux::rendition::Inner| {
+        let exists = |inner: &Inner| {
             inner.ended
                 || inner
                     .segment(msn)
@@ -430,9 +438,7 @@ async fn rendition_file(rendition: &Arc<Rendition>, file: &str, query: &str) -> 
                     .is_some_and(|(last, _)| msn == last || msn == last + 1 && index == 0)
         };
         if upcoming {
-            let target = rendition.lock().config.segment_ms as u64;
-            let limit = Duration::from_millis(target * u64::from(BLOCKING_RELOAD_TARGETS));
-            let _ = compio::time::timeout(limit, rendition.wait_until(exists)).await;
+            hold(rendition, exists).await;
         }
     }
     if let (Some("seg"), Some(msn)) = (fields.first().copied(), number(3)) {

@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use manifold::admin::process;
+
 const TOKEN: &str = "metrics-bench-token";
 
 fn main() {
@@ -77,14 +79,14 @@ fn main() {
     // Let start-up settle.
     std::thread::sleep(Duration::from_secs(2));
 
-    let idle_start = (cpu_ticks(pid), Instant::now());
+    let idle_start = (process::of(pid).cpu_seconds, Instant::now());
     std::thread::sleep(Duration::from_secs(seconds));
     let idle_cpu = cpu_percent(pid, idle_start);
 
     let mut times = Vec::new();
     let mut size = 0;
     let mut series = 0;
-    let busy_start = (cpu_ticks(pid), Instant::now());
+    let busy_start = (process::of(pid).cpu_seconds, Instant::now());
     let mut next = Instant::now();
     for _ in 0..seconds {
         let started = Instant::now();
@@ -149,23 +151,7 @@ fn scrape(port: u16) -> std::io::Result<String> {
     Ok(body.to_owned())
 }
 
-/// utime + stime of a process, in clock ticks (USER_HZ = 100).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let get = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    get(11) + get(12)
-}
-
-fn cpu_percent(pid: u32, (ticks, since): (u64, Instant)) -> f64 {
-    let used = (cpu_ticks(pid) - ticks) as f64 / 100.0;
+fn cpu_percent(pid: u32, (cpu_seconds, since): (f64, Instant)) -> f64 {
+    let used = process::of(pid).cpu_seconds - cpu_seconds;
     used / since.elapsed().as_secs_f64() * 100.0
 }

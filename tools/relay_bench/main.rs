@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use manifold::admin::process;
 use protocol_parsers::media::{
     AudioCodec, CodecConfig, Frame, FrameFlags, Track, TrackId, VideoCodec,
 };
@@ -223,12 +224,12 @@ fn run_case(relay: &str, n: usize, seconds: u64, manifold: &Path) -> CaseResult 
     let last = first + seconds * FPS;
     *window.lock().expect("window") = (first, last);
     wait_seq(&clock, first);
-    let cpu_start = cpu_ticks(child.id());
+    let cpu_start = process::of(child.id()).cpu_seconds;
     let t0 = Instant::now();
     wait_seq(&clock, last);
-    let cpu_end = cpu_ticks(child.id());
+    let cpu_end = process::of(child.id()).cpu_seconds;
     let elapsed = t0.elapsed().as_secs_f64();
-    let rss_kib = rss_kib(child.id());
+    let rss_kib = process::of(child.id()).resident_bytes / 1024;
     // Let the tail of the window arrive (a slow relay gets 2 s).
     std::thread::sleep(Duration::from_secs(2));
     // Manifold logs each output's own latency histogram when its push ends: end
@@ -252,8 +253,7 @@ fn run_case(relay: &str, n: usize, seconds: u64, manifold: &Path) -> CaseResult 
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&work);
 
-    let ticks_per_second = 100.0;
-    let cpu_percent = (cpu_end - cpu_start) as f64 / ticks_per_second / elapsed * 100.0;
+    let cpu_percent = (cpu_end - cpu_start) / elapsed * 100.0;
     let sent = last - first;
     let dropped: u64 = sinks
         .iter()
@@ -406,29 +406,6 @@ fn start_relay(
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start nginx (apt-get install nginx libnginx-mod-rtmp)")
-}
-
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are 14th and 15th.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    field(11) + field(12)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// Writes every transmit of a session to a blocking socket.
