@@ -1,0 +1,32 @@
+//! SRT (Secure Reliable Transport, draft-sharabayko-srt) in live mode, sans-IO: the
+//! packet codec, the listener side of the HSv5 handshake with stateless SYN cookies,
+//! stream ids, and a connection that receives (ARQ, too-late drop) and sends
+//! (retransmission) MPEG-TS payloads.
+
+mod connection;
+mod error;
+mod handshake;
+mod listener;
+mod packet;
+mod receiver;
+mod sender;
+mod seq;
+mod stream_id;
+
+pub use connection::{
+    CloseReason, Connection, ConnectionConfig, ConnectionStats, SRT_VERSION, SrtEvent,
+};
+pub use error::SrtError;
+pub use handshake::{
+    CIF_LEN, Extension, Handshake, HandshakeKind, RejectReason, SRT_MAGIC, SrtOptions, ext_flag,
+    peer_ip_words, srt_flag,
+};
+pub use listener::{ConnectRequest, Listener, ListenerOutput};
+pub use packet::{
+    Ack, AckInfo, Control, ControlPacket, DataPacket, HEADER_LEN, KeyField, MAX_DATAGRAM, Packet,
+    Position, destination, user_subtype,
+};
+pub use receiver::ReceiveStats;
+pub use sender::SendStats;
+pub use seq::SeqNo;
+pub use stream_id::{Mode, StreamRequest, parse_stream_id};
