@@ -68,3 +68,13 @@ fn http_request_head_corpus() {
         protocol_parsers::fuzzing::http_request_head,
     );
 }
+
+#[test]
+fn srt_packet_corpus() {
+    replay("srt_packet", protocol_parsers::fuzzing::srt_packet);
+}
+
+#[test]
+fn srt_connection_corpus() {
+    replay("srt_connection", protocol_parsers::fuzzing::srt_connection);
+}

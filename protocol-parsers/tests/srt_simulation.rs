@@ -1,10 +1,15 @@
-#![allow(clippy::panic, clippy::expect_used, clippy::indexing_slicing, clippy::unwrap_used)]
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::unwrap_used
+)]
 //! Deterministic virtual-time simulation of an SRT sender and receiver over a lossy,
 //! reordering link: the listener handshake sets the connection up, then payloads
 //! flow one way and ACKs/NAKs the other, both directions through the same bad link.
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -47,14 +52,25 @@ struct Wire {
 }
 
 impl Wire {
-    fn send(&mut self, rng: &mut Rng, link: Link, now: Instant, to_receiver: bool, datagram: Vec<u8>) {
+    fn send(
+        &mut self,
+        rng: &mut Rng,
+        link: Link,
+        now: Instant,
+        to_receiver: bool,
+        datagram: Vec<u8>,
+    ) {
         self.sent += 1;
         if rng.chance(link.loss_percent) {
             return;
         }
         let jitter = Duration::from_micros(rng.next() % (link.jitter.as_micros() as u64 + 1));
-        self.queue
-            .push(Reverse((now + link.delay + jitter, self.sent, to_receiver, datagram)));
+        self.queue.push(Reverse((
+            now + link.delay + jitter,
+            self.sent,
+            to_receiver,
+            datagram,
+        )));
     }
 }
 
@@ -64,7 +80,11 @@ fn flatten(pieces: Vec<Bytes>) -> Vec<u8> {
 
 fn caller_handshake(kind: HandshakeKind, cookie: u32, isn: SeqNo) -> Handshake {
     Handshake {
-        version: if kind == HandshakeKind::Induction { 4 } else { 5 },
+        version: if kind == HandshakeKind::Induction {
+            4
+        } else {
+            5
+        },
         encryption: 0,
         extension_field: if kind == HandshakeKind::Induction {
             2
@@ -179,7 +199,10 @@ fn simulate(seed: u64, link: Link, latency: Duration, packets: u32) -> Outcome {
     assert_eq!(dest, 0xCA11_E400);
     assert_eq!(hs.isn, isn);
     assert_eq!(hs.socket_id, 0x5E4E_0001);
-    assert!(hs.options().is_some_and(|o| o.flags & srt_flag::TSBPD_SND != 0));
+    assert!(
+        hs.options()
+            .is_some_and(|o| o.flags & srt_flag::TSBPD_SND != 0)
+    );
 
     // The sending side: a connection whose peer is the receiver.
     let mut mirror = request.clone();
@@ -201,7 +224,8 @@ fn simulate(seed: u64, link: Link, latency: Duration, packets: u32) -> Outcome {
     let end = origin + Duration::from_millis(u64::from(packets)) + latency + Duration::from_secs(3);
     let mut next_payload = 0u32;
     while now < end {
-        if next_payload < packets && now >= origin + Duration::from_millis(u64::from(next_payload)) {
+        if next_payload < packets && now >= origin + Duration::from_millis(u64::from(next_payload))
+        {
             let mut payload = BytesMut::zeroed(1316);
             payload[..4].copy_from_slice(&next_payload.to_be_bytes());
             sender.send(now, payload.freeze());
@@ -214,8 +238,14 @@ fn simulate(seed: u64, link: Link, latency: Duration, packets: u32) -> Outcome {
             let Some(Reverse((_, _, to_receiver, datagram))) = wire.queue.pop() else {
                 break;
             };
-            let target = if to_receiver { &mut receiver } else { &mut sender };
-            target.handle_input(now, Bytes::from(datagram)).expect("well-formed");
+            let target = if to_receiver {
+                &mut receiver
+            } else {
+                &mut sender
+            };
+            target
+                .handle_input(now, Bytes::from(datagram))
+                .expect("well-formed");
         }
         for (conn, to_receiver) in [(&mut sender, true), (&mut receiver, false)] {
             if conn.poll_timeout().is_some_and(|t| t <= now) {
@@ -294,7 +324,10 @@ fn ten_percent_loss_recovers_almost_everything_and_drops_the_rest_cleanly() {
     let outcome = simulate(3, link, Duration::from_millis(120), 5000);
     assert_in_order(&outcome);
     let missing = outcome.sent as usize - outcome.delivered.len();
-    assert_eq!(missing as u64, outcome.dropped, "every gap is a counted drop");
+    assert_eq!(
+        missing as u64, outcome.dropped,
+        "every gap is a counted drop"
+    );
     // Each lost packet gets three or four requests within 120 ms; a request fails
     // when the NAK or the retransmission is lost (19% at 10% each way).
     assert!(
