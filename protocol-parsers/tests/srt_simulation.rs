@@ -44,10 +44,13 @@ struct Link {
     jitter: Duration,
 }
 
+/// A datagram in flight: arrival time, send order, towards the receiver?, bytes.
+type InFlight = (Instant, u64, bool, Vec<u8>);
+
 /// Datagrams in flight, by arrival time (ties keep send order).
 #[derive(Default)]
 struct Wire {
-    queue: BinaryHeap<Reverse<(Instant, u64, bool, Vec<u8>)>>,
+    queue: BinaryHeap<Reverse<InFlight>>,
     sent: u64,
 }
 
