@@ -18,6 +18,7 @@ pub mod amf0;
 pub mod dash;
 pub mod flv;
 pub mod h264;
+pub mod h265;
 pub mod hls;
 pub mod http;
 pub mod limits;

@@ -21,6 +21,14 @@ pub struct Limits {
     pub rtmp_handshake_timeout: Duration,
     /// A connection that sends nothing for this long is closed.
     pub rtmp_idle_timeout: Duration,
+    /// Largest video PES (one access unit) an MPEG-TS demuxer assembles; a larger one
+    /// is dropped.
+    pub ts_max_video_pes_len: usize,
+    /// Largest audio PES (a few ADTS frames) an MPEG-TS demuxer assembles.
+    pub ts_max_audio_pes_len: usize,
+    /// Tracks and frames an MPEG-TS demuxer holds for `poll_event`; frames past this
+    /// are dropped and counted.
+    pub ts_max_pending_events: usize,
 }
 
 impl Default for Limits {
@@ -34,6 +42,9 @@ impl Default for Limits {
             amf0_max_values: 4096,
             rtmp_handshake_timeout: Duration::from_secs(10),
             rtmp_idle_timeout: Duration::from_secs(30),
+            ts_max_video_pes_len: 8 * 1024 * 1024,
+            ts_max_audio_pes_len: 256 * 1024,
+            ts_max_pending_events: 4096,
         }
     }
 }

@@ -22,21 +22,13 @@ use protocol_parsers::mpegts::{AUDIO_PID, PACKET_LEN, PMT_PID, TsMuxer, VIDEO_PI
 
 #[path = "support/flv_file.rs"]
 mod flv_file;
+#[path = "support/tools.rs"]
+mod tools;
 use flv_file::demux_flv;
+use tools::{assert_decodes_cleanly, require, run};
 
 /// ADTS header bytes the muxer puts in front of every raw AAC frame.
 const ADTS_HEADER: u64 = 7;
-
-/// Fails (never skips) when an FFmpeg tool is missing.
-fn require(tool: &str) {
-    let found = Command::new(tool).arg("-version").output();
-    if !found.is_ok_and(|out| out.status.success()) {
-        panic!(
-            "{tool} is not installed: this test needs it \
-             (apt-get install ffmpeg, or run tools/setup-test-deps.sh)"
-        );
-    }
-}
 
 /// The 1080p30 H.264 High (B-frames) + AAC clip that the server's tests use, made once
 /// per checkout by `tools/make-test-media.sh` in `target/test-media/`.
@@ -49,8 +41,11 @@ fn test_media(seconds: u32) -> PathBuf {
     }
     require("ffmpeg");
     std::fs::create_dir_all(&dir).expect("create target/test-media");
-    // A unique name, renamed when complete: concurrent tests never see half a file.
-    let partial = dir.join(format!("partial-{}-{seconds}.flv", std::process::id()));
+    // A unique name (tests of one process run on threads), renamed when complete:
+    // concurrent tests never see half a file.
+    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let partial = dir.join(format!("partial-{}-{n}-{seconds}.flv", std::process::id()));
     let status = Command::new("bash")
         .arg(root.join("tools/make-test-media.sh"))
         .arg(&partial)
@@ -60,16 +55,6 @@ fn test_media(seconds: u32) -> PathBuf {
     assert!(status.success(), "make-test-media.sh failed");
     std::fs::rename(&partial, &path).expect("rename test media");
     path
-}
-
-/// `(stdout, stderr)` of a tool that must exit 0.
-fn run(tool: &str, args: &[&str]) -> (String, String) {
-    require(tool);
-    let out = Command::new(tool).args(args).output().expect(tool);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{tool} {args:?} failed: {stderr}");
-    (stdout, stderr)
 }
 
 /// `key=value` fields of one line of `-of csv=p=0:nk=0` output.
@@ -250,20 +235,7 @@ fn ffprobe_and_ffmpeg_read_back_every_frame_of_the_clip() {
     }
 
     // A clean decode of everything.
-    let (_, stderr) = run(
-        "ffmpeg",
-        &[
-            "-v",
-            "error",
-            "-nostdin",
-            "-i",
-            path.to_str().unwrap(),
-            "-f",
-            "null",
-            "-",
-        ],
-    );
-    assert_eq!(stderr, "", "ffmpeg decode reported problems");
+    assert_decodes_cleanly(&path);
 }
 
 #[test]
@@ -290,20 +262,7 @@ fn audio_only_stream_reads_back_with_pcr_on_audio() {
         .collect();
     let got: Vec<(i64, u64)> = ts_audio.iter().map(|p| (p.pts, p.size)).collect();
     assert_eq!(got, want);
-    let (_, stderr) = run(
-        "ffmpeg",
-        &[
-            "-v",
-            "error",
-            "-nostdin",
-            "-i",
-            path.to_str().unwrap(),
-            "-f",
-            "null",
-            "-",
-        ],
-    );
-    assert_eq!(stderr, "", "ffmpeg decode reported problems");
+    assert_decodes_cleanly(&path);
 }
 
 /// HEVC end to end: libx265 output (Annex B, an AUD before every access unit, no

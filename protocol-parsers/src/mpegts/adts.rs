@@ -77,6 +77,82 @@ impl Adts {
     }
 }
 
+/// An ADTS header read off the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct AdtsHeader {
+    pub(super) adts: Adts,
+    /// 7, or 9 with a CRC.
+    pub(super) header_len: usize,
+    /// The whole frame, header included.
+    pub(super) frame_len: usize,
+    /// number_of_raw_data_blocks_in_frame: 0 for one block of 1024 samples.
+    pub(super) extra_blocks: u8,
+}
+
+/// Why bytes are not an ADTS frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AdtsError {
+    /// Fewer bytes than the header, or than the frame length it gives.
+    Truncated,
+    /// No 0xFFF syncword, or a layer other than 0.
+    NoSync,
+    /// frame_length smaller than the header itself.
+    BadLength,
+}
+
+impl AdtsHeader {
+    /// Reads the header at the start of `data` (ISO/IEC 13818-7 6.2.1) and checks that
+    /// the whole frame is there.
+    pub(super) fn parse(data: &[u8]) -> Result<Self, AdtsError> {
+        let Some(&[b0, b1, b2, b3, b4, b5, b6]) = data.first_chunk::<HEADER_LEN>() else {
+            return Err(AdtsError::Truncated);
+        };
+        // syncword, then ID (either), layer '00'.
+        if b0 != 0xFF || b1 & 0xF6 != 0xF0 {
+            return Err(AdtsError::NoSync);
+        }
+        let protection_absent = b1 & 1 == 1;
+        let header_len = if protection_absent {
+            HEADER_LEN
+        } else {
+            HEADER_LEN + CRC_LEN
+        };
+        let frame_len =
+            (usize::from(b3 & 0x03) << 11) | (usize::from(b4) << 3) | usize::from(b5 >> 5);
+        if frame_len <= header_len {
+            return Err(AdtsError::BadLength);
+        }
+        if data.len() < frame_len {
+            return Err(AdtsError::Truncated);
+        }
+        Ok(Self {
+            adts: Adts {
+                profile: b2 >> 6,
+                frequency_index: (b2 >> 2) & 0x0F,
+                channel_config: ((b2 & 0x01) << 2) | (b3 >> 6),
+            },
+            header_len,
+            frame_len,
+            extra_blocks: b6 & 0x03,
+        })
+    }
+}
+
+/// The CRC that follows the header when protection_absent is 0.
+const CRC_LEN: usize = 2;
+
+impl Adts {
+    /// The two-byte AudioSpecificConfig these fields describe: audioObjectType
+    /// profile + 1, the same frequency index and channel configuration.
+    pub(super) fn audio_specific_config(&self) -> [u8; 2] {
+        let object_type = self.profile + 1;
+        [
+            (object_type << 3) | (self.frequency_index >> 1),
+            ((self.frequency_index & 1) << 7) | (self.channel_config << 3),
+        ]
+    }
+}
+
 fn object_type(r: &mut BitReader<'_>) -> Result<u8, crate::h264::bits::OutOfBits> {
     let object_type = r.read_u8(5)?;
     if object_type == AudioObjectType::ESCAPE.0 {
@@ -129,6 +205,32 @@ mod tests {
             (adts.profile, adts.frequency_index, adts.channel_config),
             (1, 6, 2)
         );
+    }
+
+    #[test]
+    fn headers_read_back() {
+        let adts = Adts::from_asc(&[0x11, 0x88]).unwrap();
+        let mut frame = adts.header(453).unwrap().to_vec();
+        frame.resize(460, 0xAB);
+        let header = AdtsHeader::parse(&frame).unwrap();
+        assert_eq!(
+            header,
+            AdtsHeader {
+                adts,
+                header_len: 7,
+                frame_len: 460,
+                extra_blocks: 0
+            }
+        );
+        assert_eq!(header.adts.audio_specific_config(), [0x11, 0x88]);
+        assert_eq!(AdtsHeader::parse(&frame[..459]), Err(AdtsError::Truncated));
+        // protection_absent 0: a 2-byte CRC follows the header.
+        frame[1] &= !1;
+        assert_eq!(AdtsHeader::parse(&frame).unwrap().header_len, 9);
+        frame[1] = 0xF3; // layer 1
+        assert_eq!(AdtsHeader::parse(&frame), Err(AdtsError::NoSync));
+        let tiny = adts.header(0).unwrap();
+        assert_eq!(AdtsHeader::parse(&tiny), Err(AdtsError::BadLength));
     }
 
     #[test]

@@ -7,8 +7,8 @@ use super::crc::crc32_mpeg2;
 use super::packet::{PACKET_LEN, SYNC_BYTE};
 
 pub(super) const PAT_PID: u16 = 0x0000;
-const TABLE_PAT: u8 = 0x00;
-const TABLE_PMT: u8 = 0x02;
+pub(super) const TABLE_PAT: u8 = 0x00;
+pub(super) const TABLE_PMT: u8 = 0x02;
 /// The one transport stream a muxer writes.
 const TRANSPORT_STREAM_ID: u16 = 1;
 /// version_number 0, current_next_indicator 1, reserved bits set.
