@@ -402,6 +402,12 @@ impl Config {
             }
         }
         addr("srt", "listen", &self.srt.listen)?;
+        if !(20..=60_000).contains(&self.srt.latency_ms) {
+            return Err(invalid(
+                vec![Seg::Key("srt"), Seg::Key("latency_ms")],
+                format!("{} ms is outside 20..=60000", self.srt.latency_ms),
+            ));
+        }
         addr("http", "listen", &self.http.listen)?;
         addr("admin", "listen", &self.admin.listen)?;
         addr("webrtc", "listen", &self.webrtc.listen)?;
@@ -458,6 +464,15 @@ impl Config {
             }
             if self.streams[..i].iter().any(|s| s.key == stream.key) {
                 return Err(invalid(at("key"), "duplicate publish key".into()));
+            }
+            if let Some(passphrase) = &stream.passphrase {
+                // libsrt's limits (SRTO_PASSPHRASE): callers refuse anything else.
+                if !(10..=79).contains(&passphrase.chars().count()) {
+                    return Err(invalid(
+                        at("passphrase"),
+                        "an SRT passphrase has 10 to 79 characters".into(),
+                    ));
+                }
             }
             for (j, push) in stream.pushes.iter().enumerate() {
                 let at = |key: &'static str| {

@@ -61,9 +61,17 @@ pub fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), Strin
         .listen
         .parse()
         .map_err(|e| format!("http.listen: {e}"))?;
+    let srt_addr: SocketAddr = config
+        .srt
+        .listen
+        .parse()
+        .map_err(|e| format!("srt.listen: {e}"))?;
+    let srt_latency = Duration::from_millis(u64::from(config.srt.latency_ms));
     // Bind once here so a busy port is a clear startup error, not a worker's log line.
     let mut listeners = Vec::new();
     for index in 0..workers {
+        let srt = engine::reuseport_udp(srt_addr)
+            .map_err(|e| format!("cannot listen on {srt_addr} (srt.listen): {e}"))?;
         let http = engine::reuseport_listener(http_addr)
             .map_err(|e| format!("cannot listen on {http_addr} (http.listen): {e}"))?;
         let rtmp = engine::reuseport_listener(rtmp_addr)
@@ -76,7 +84,7 @@ pub fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), Strin
                 Arc::clone(config),
             )),
         };
-        listeners.push((index, rtmp, tls, http));
+        listeners.push((index, rtmp, tls, http, srt));
     }
 
     let registry = Registry::new(&config);
@@ -130,7 +138,7 @@ pub fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), Strin
             .get(index)
             .and_then(|slot| slot.lock().ok()?.take());
         let jobs = spawner.queue(index);
-        async move { worker_main(ctx, listeners, jobs).await }
+        async move { worker_main(ctx, listeners, jobs, srt_latency).await }
     })
     .map_err(|e| format!("cannot start workers: {e}"))?;
 
@@ -157,14 +165,18 @@ type ListenerSet = (
     std::net::TcpListener,
     Option<(std::net::TcpListener, Arc<rustls::ServerConfig>)>,
     std::net::TcpListener,
+    std::net::UdpSocket,
 );
 
 async fn worker_main(
     ctx: Arc<ServerContext>,
     listeners: Option<ListenerSet>,
     jobs: Option<Arc<JobQueue>>,
+    srt_latency: Duration,
 ) {
-    if let Some((_, rtmp, rtmps, http)) = listeners {
+    if let Some((_, rtmp, rtmps, http, srt)) = listeners {
+        compio::runtime::spawn(crate::ingest::srt::run(srt, Arc::clone(&ctx), srt_latency))
+            .detach();
         if let Some((listener, tls)) = rtmps {
             compio::runtime::spawn(rtmp_accept_loop(listener, Some(tls), Arc::clone(&ctx)))
                 .detach();

@@ -18,6 +18,23 @@ pub fn reuseport_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener>
     Ok(socket.into())
 }
 
+/// A UDP socket with SO_REUSEPORT: each worker core receives on its own, and the
+/// kernel hashes a peer's address to one of them, so a connection stays on one core.
+pub fn reuseport_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false).ok();
+    }
+    // Bursts of a keyframe's packets from many publishers: 4 MiB of headroom.
+    socket.set_recv_buffer_size(4 << 20).ok();
+    socket.set_send_buffer_size(4 << 20).ok();
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
 /// Accepts connections on `listener` (`what` names it in logs) and hands each to
 /// `accepted`, which spawns its task. An accept error (EMFILE and friends) backs
 /// off for 100 ms instead of spinning.

@@ -13,7 +13,7 @@ mod tls;
 mod transport;
 
 pub use hyper_io::HyperIo;
-pub use listener::{accept_loop, reuseport_listener};
+pub use listener::{accept_loop, reuseport_listener, reuseport_udp};
 pub use pump::{Pump, Wake};
 pub use runtime::{EngineChoice, Workers, build_runtime, probe_engine};
 pub use spawner::{Job, JobQueue, Spawner};

@@ -97,22 +97,7 @@ pub async fn serve(
     };
     drop(batch);
     match role {
-        Role::Publishing(guard) => {
-            let stream = Arc::clone(guard.stream());
-            let generation = guard.release(Instant::now());
-            ctx.events.publish(
-                "stream_gone",
-                serde_json::json!({"stream": stream.name(), "reason": reason}).to_string(),
-            );
-            tracing::info!(%peer, stream = stream.name(), %reason, grace_s = ctx.grace.as_secs(), "publisher left; outputs wait for it through the grace period");
-            let registry = Arc::clone(&ctx.registry);
-            let grace = ctx.grace;
-            compio::runtime::spawn(async move {
-                compio::time::sleep(grace).await;
-                registry.expire(&stream, generation);
-            })
-            .detach();
-        }
+        Role::Publishing(guard) => super::publisher_left(&ctx, guard, peer, &reason),
         Role::Playing {
             stream, subscriber, ..
         } => {
@@ -144,13 +129,8 @@ fn handle_event(
                 .publish(&app, &name, Origin::new(protocol, peer))
             {
                 Ok(guard) => {
-                    tracing::info!(%peer, protocol, stream = guard.stream().name(), "publishing");
-                    ctx.events.publish(
-                        "stream_live",
-                        serde_json::json!({"stream": guard.stream().name(), "protocol": protocol, "remote_address": peer.to_string()}).to_string(),
-                    );
+                    super::publisher_joined(ctx, &guard, peer, protocol);
                     session.accept_publish();
-                    ctx.segmenting.ensure(guard.stream(), ctx.queue);
                     *role = Role::Publishing(guard);
                     None
                 }

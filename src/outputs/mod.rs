@@ -10,6 +10,7 @@ pub mod player;
 mod push_state;
 mod push_target;
 pub mod rtmp_push;
+pub mod srt_out;
 
 pub use control::{Command, OutputControl};
 pub use forwarder::{Forwarder, MediaSink};

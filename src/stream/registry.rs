@@ -38,6 +38,8 @@ pub enum RegistryError {
 struct Declared {
     name: String,
     key: String,
+    /// SRT encryption passphrase for publishing and reading this stream.
+    passphrase: Option<String>,
 }
 
 /// All streams, by public name. Touched on publish, play and subscribe, never per frame.
@@ -58,6 +60,7 @@ impl Registry {
             .map(|s| Declared {
                 name: s.name.clone(),
                 key: s.key.clone(),
+                passphrase: s.passphrase.clone(),
             })
             .collect();
         let streams = declared
@@ -104,6 +107,7 @@ impl Registry {
         declared.push(Declared {
             name: name.to_owned(),
             key: key.to_owned(),
+            passphrase: None,
         });
         drop(declared);
         Ok(Arc::clone(
@@ -175,6 +179,22 @@ impl Registry {
         }
         let name = name.split('?').next().unwrap_or_default();
         self.streams().get(name).cloned()
+    }
+
+    /// The SRT passphrase of the stream that `key` publishes to.
+    pub fn passphrase_for_key(&self, key: &str) -> Option<String> {
+        self.declared_list()
+            .iter()
+            .find(|d| constant_time_eq(&d.key, key))
+            .and_then(|d| d.passphrase.clone())
+    }
+
+    /// The SRT passphrase of the stream named `name`.
+    pub fn passphrase_for_name(&self, name: &str) -> Option<String> {
+        self.declared_list()
+            .iter()
+            .find(|d| d.name == name)
+            .and_then(|d| d.passphrase.clone())
     }
 
     /// A declared stream, for the outputs configured on it.

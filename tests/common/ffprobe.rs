@@ -124,3 +124,79 @@ pub fn assert_monotonic(what: &str, packets: &[Packet]) {
         }
     }
 }
+
+/// Frames per GOP of the test clip (2 s at 30 fps).
+pub const GOP: usize = 60;
+
+/// Checks one destination's recording against the source: codecs, size, frame
+/// counts within a GOP, monotonic timestamps, identical composition offsets.
+pub fn assert_relayed(what: &str, recording: &Path, source: &[Packet]) {
+    let info = streams(&recording.display().to_string());
+    assert_eq!(
+        info.video_codec.as_deref(),
+        Some("h264"),
+        "{what}: video codec"
+    );
+    assert_eq!(
+        info.audio_codec.as_deref(),
+        Some("aac"),
+        "{what}: audio codec"
+    );
+    assert_eq!(
+        (info.width, info.height),
+        (1920, 1080),
+        "{what}: dimensions"
+    );
+
+    let received = file_packets(recording);
+    let (src_v, got_v) = (video(source), video(&received));
+    let src_a = source.len() - src_v.len();
+    let got_a = received.len() - got_v.len();
+    assert!(
+        got_v.len() + GOP >= src_v.len() && got_v.len() <= src_v.len(),
+        "{what}: {} video frames received of {} sent",
+        got_v.len(),
+        src_v.len()
+    );
+    assert!(
+        got_a + GOP * 2 >= src_a && got_a <= src_a,
+        "{what}: {got_a} audio frames received of {src_a} sent"
+    );
+    assert!(
+        got_v.first().is_some_and(|p| p.keyframe),
+        "{what}: first video frame is not a keyframe"
+    );
+
+    assert_monotonic(what, &received);
+
+    // Align on the source frame the destination started at (sizes identify frames),
+    // then every composition offset (pts - dts, B-frame reordering) must match.
+    let start = src_v
+        .iter()
+        .position(|p| p.size == got_v[0].size && p.keyframe)
+        .unwrap_or_else(|| panic!("{what}: first received frame not found in the source"));
+    let src_cts: Vec<i64> = src_v[start..]
+        .iter()
+        .take(got_v.len())
+        .map(|p| p.pts - p.dts)
+        .collect();
+    let got_cts: Vec<i64> = got_v.iter().map(|p| p.pts - p.dts).collect();
+    assert!(
+        got_cts.iter().any(|c| *c > 0),
+        "{what}: no composition offsets at all (B-frames lost?)"
+    );
+    assert_eq!(
+        got_cts, src_cts,
+        "{what}: composition offsets differ from the source"
+    );
+    let got_sizes: Vec<u64> = got_v.iter().map(|p| p.size).collect();
+    let src_sizes: Vec<u64> = src_v[start..]
+        .iter()
+        .take(got_v.len())
+        .map(|p| p.size)
+        .collect();
+    assert_eq!(
+        got_sizes, src_sizes,
+        "{what}: frame payloads differ from the source"
+    );
+}

@@ -147,6 +147,8 @@ impl LogBuffer {
 pub struct Manifold {
     child: Child,
     pub rtmp_port: u16,
+    /// UDP port of the SRT listener.
+    pub srt_port: u16,
     pub admin_port: u16,
     pub http_port: u16,
     pub rtmps_port: Option<u16>,
@@ -195,10 +197,11 @@ impl Manifold {
     pub fn start_full(engine: &str, extra_toml: &str, rtmps: bool, level: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let rtmp_port = free_port();
+        let srt_port = free_port();
         let admin_port = free_port();
         let http_port = free_port();
         let mut config = format!(
-            "[server]\nworkers = 2\nengine = \"{engine}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken = \"{ADMIN_TOKEN}\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\nplayer_assets = \"{}/player/node_modules\"\n[rtmp]\nlisten = \"127.0.0.1:{rtmp_port}\"\n",
+            "[server]\nworkers = 2\nengine = \"{engine}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken = \"{ADMIN_TOKEN}\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\nplayer_assets = \"{}/player/node_modules\"\n[srt]\nlisten = \"127.0.0.1:{srt_port}\"\n[rtmp]\nlisten = \"127.0.0.1:{rtmp_port}\"\n",
             env!("CARGO_MANIFEST_DIR")
         );
         let rtmps_port = rtmps.then(|| {
@@ -219,6 +222,7 @@ impl Manifold {
         let server = Self {
             child,
             rtmp_port,
+            srt_port,
             admin_port,
             http_port,
             rtmps_port,
@@ -279,6 +283,16 @@ impl Manifold {
 
     pub fn rtmp_url(&self, path: &str) -> String {
         format!("rtmp://127.0.0.1:{}/live/{path}", self.rtmp_port)
+    }
+
+    /// `srt://127.0.0.1:PORT?streamid=STREAM_ID` plus `extra` query parameters.
+    pub fn srt_url(&self, stream_id: &str, extra: &str) -> String {
+        let mut url = format!("srt://127.0.0.1:{}?streamid={stream_id}", self.srt_port);
+        if !extra.is_empty() {
+            url.push('&');
+            url.push_str(extra);
+        }
+        url
     }
 
     pub fn rtmps_url(&self, path: &str) -> String {
