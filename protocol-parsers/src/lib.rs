@@ -26,6 +26,7 @@ pub mod mp4;
 pub mod mpegts;
 pub mod rtmp;
 mod session;
+pub mod srt;
 mod text;
 
 pub mod fuzzing;

@@ -68,3 +68,11 @@ fn http_request_head_corpus() {
         protocol_parsers::fuzzing::http_request_head,
     );
 }
+
+#[test]
+fn srt_key_material_corpus() {
+    replay(
+        "srt_key_material",
+        protocol_parsers::fuzzing::srt_key_material,
+    );
+}

@@ -11,6 +11,7 @@ mod handshake;
 mod http;
 mod mp4;
 mod server_session;
+mod srt_km;
 mod ts;
 
 pub use amf0::amf0_roundtrip;
@@ -20,4 +21,5 @@ pub use handshake::handshake;
 pub use http::http_request_head;
 pub use mp4::mp4_fragment;
 pub use server_session::rtmp_server_session;
+pub use srt_km::srt_key_material;
 pub use ts::ts_mux;
