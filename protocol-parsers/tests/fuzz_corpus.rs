@@ -78,3 +78,11 @@ fn srt_packet_corpus() {
 fn srt_connection_corpus() {
     replay("srt_connection", protocol_parsers::fuzzing::srt_connection);
 }
+
+#[test]
+fn srt_key_material_corpus() {
+    replay(
+        "srt_key_material",
+        protocol_parsers::fuzzing::srt_key_material,
+    );
+}

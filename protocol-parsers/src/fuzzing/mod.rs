@@ -12,6 +12,7 @@ mod http;
 mod mp4;
 mod server_session;
 mod srt;
+mod srt_km;
 mod ts;
 
 pub use amf0::amf0_roundtrip;
@@ -22,4 +23,5 @@ pub use http::http_request_head;
 pub use mp4::mp4_fragment;
 pub use server_session::rtmp_server_session;
 pub use srt::{srt_connection, srt_packet};
+pub use srt_km::srt_key_material;
 pub use ts::ts_mux;

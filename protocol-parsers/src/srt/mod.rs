@@ -1,11 +1,15 @@
 //! SRT (Secure Reliable Transport, draft-sharabayko-srt) in live mode, sans-IO: the
 //! packet codec, the listener side of the HSv5 handshake with stateless SYN cookies,
-//! stream ids, and a connection that receives (ARQ, too-late drop) and sends
-//! (retransmission) MPEG-TS payloads.
+//! stream ids, key material and AES-CTR encryption (HaiCrypt-compatible), and a
+//! connection that receives (ARQ, too-late drop) and sends (retransmission) MPEG-TS
+//! payloads.
 
+mod cipher;
 mod connection;
+mod crypto_error;
 mod error;
 mod handshake;
+mod key_material;
 mod listener;
 mod packet;
 mod receiver;
@@ -13,14 +17,17 @@ mod sender;
 mod seq;
 mod stream_id;
 
+pub use cipher::{Cipher, KeyIndex};
 pub use connection::{
     CloseReason, Connection, ConnectionConfig, ConnectionStats, SRT_VERSION, SrtEvent,
 };
+pub use crypto_error::KmError;
 pub use error::SrtError;
 pub use handshake::{
     CIF_LEN, Extension, Handshake, HandshakeKind, RejectReason, SRT_MAGIC, SrtOptions, ext_flag,
     peer_ip_words, srt_flag,
 };
+pub use key_material::{KeyFlags, KeyMaterial};
 pub use listener::{ConnectRequest, Listener, ListenerOutput};
 pub use packet::{
     Ack, AckInfo, Control, ControlPacket, DataPacket, HEADER_LEN, KeyField, MAX_DATAGRAM, Packet,
