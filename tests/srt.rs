@@ -16,6 +16,9 @@ use common::{ENGINES, Manifold, clip, publish, require, wait_exit, wait_for};
 
 const STREAM: &str =
     "[ingest]\ngrace_period_seconds = 1\n[[stream]]\nname = \"main\"\nkey = \"K\"\n";
+const PASSPHRASE: &str = "correcthorsebattery";
+/// `main` again, with an SRT passphrase.
+const ENCRYPTED: &str = "[ingest]\ngrace_period_seconds = 1\n[[stream]]\nname = \"main\"\nkey = \"K\"\npassphrase = \"correcthorsebattery\"\n";
 
 /// Records RTMP play of `name` into `path` until the stream ends.
 fn record_rtmp(server: &Manifold, name: &str, path: &Path) -> Child {
@@ -113,12 +116,14 @@ enum Publisher {
     LiveTransmit,
 }
 
-fn srt_ingest_case(engine: &str, publisher: Publisher, what: &str) {
+/// Publishes the clip over SRT (`query` adds URL parameters such as a passphrase) to
+/// a server with `config`; RTMP play must see every frame and HLS must serve it.
+fn srt_ingest_case(engine: &str, publisher: Publisher, what: &str, config: &str, query: &str) {
     let source = ffprobe::file_packets(clip());
-    let server = Manifold::start(engine, STREAM);
+    let server = Manifold::start(engine, config);
     let recording = server.dir.path().join("main.flv");
     let mut recorder = record_rtmp(&server, "main", &recording);
-    let url = server.srt_url("publish:live/K", "");
+    let url = server.srt_url("publish:live/K", query);
     let mut running = match publisher {
         Publisher::Ffmpeg => (Some(publish_srt_ffmpeg(clip(), &url)), None),
         Publisher::LiveTransmit => (None, Some(LiveTransmit::start(clip(), &url))),
@@ -173,15 +178,78 @@ fn srt_ingest_case(engine: &str, publisher: Publisher, what: &str) {
 #[test]
 fn ffmpeg_publishes_over_srt_and_rtmp_play_and_hls_see_every_frame() {
     for engine in ENGINES {
-        srt_ingest_case(engine, Publisher::Ffmpeg, "ffmpeg over SRT");
+        srt_ingest_case(engine, Publisher::Ffmpeg, "ffmpeg over SRT", STREAM, "");
     }
 }
 
 #[test]
 fn srt_live_transmit_publishes_over_srt() {
     for engine in ENGINES {
-        srt_ingest_case(engine, Publisher::LiveTransmit, "srt-live-transmit");
+        srt_ingest_case(
+            engine,
+            Publisher::LiveTransmit,
+            "srt-live-transmit",
+            STREAM,
+            "",
+        );
     }
+}
+
+#[test]
+fn encrypted_publishing_with_aes_128_and_256() {
+    let aes128 = format!("passphrase={PASSPHRASE}&pbkeylen=16");
+    let aes256 = format!("passphrase={PASSPHRASE}&pbkeylen=32");
+    srt_ingest_case(
+        "io_uring",
+        Publisher::Ffmpeg,
+        "ffmpeg AES-128",
+        ENCRYPTED,
+        &aes128,
+    );
+    srt_ingest_case(
+        "epoll",
+        Publisher::Ffmpeg,
+        "ffmpeg AES-256",
+        ENCRYPTED,
+        &aes256,
+    );
+    srt_ingest_case(
+        "io_uring",
+        Publisher::LiveTransmit,
+        "srt-live-transmit AES-256",
+        ENCRYPTED,
+        &aes256,
+    );
+}
+
+#[test]
+fn a_wrong_or_missing_passphrase_is_rejected() {
+    require("srt-live-transmit");
+    let server = Manifold::start("io_uring", ENCRYPTED);
+    for (query, reason) in [
+        (
+            "passphrase=wronghorsebattery&pbkeylen=16".to_owned(),
+            "BadSecret",
+        ),
+        (String::new(), "Unsecure"),
+    ] {
+        let before = server.log.count("SRT caller rejected");
+        refused_caller(&server.srt_url("publish:live/K", &query));
+        wait_for(
+            &format!("rejection ({reason})"),
+            Duration::from_secs(5),
+            || (server.log.count("SRT caller rejected") > before).then_some(()),
+        );
+        assert!(
+            !server
+                .log
+                .lines_with(&["SRT caller rejected", reason])
+                .is_empty(),
+            "no {reason} rejection:\n{}",
+            server.log.text()
+        );
+    }
+    assert_eq!(server.log.count("publishing"), 0);
 }
 
 /// Video frames of a TS recording must be the source's, in order, from its first
@@ -220,14 +288,20 @@ fn assert_ts_matches(what: &str, recording: &Path, source: &[Packet]) {
 fn srt_live_transmit_reads_the_stream_frame_for_frame() {
     require("srt-live-transmit");
     let source = ffprobe::file_packets(clip());
-    for engine in ENGINES {
-        let server = Manifold::start(engine, STREAM);
+    let aes192 = format!("passphrase={PASSPHRASE}&pbkeylen=24");
+    let cases = [
+        (ENGINES[0], STREAM, ""),
+        (ENGINES[1], STREAM, ""),
+        (ENGINES[0], ENCRYPTED, aes192.as_str()),
+    ];
+    for (engine, config, query) in cases {
+        let server = Manifold::start(engine, config);
         let recording = server.dir.path().join("read.ts");
         // The reader joins before the publisher, so it gets the stream from its start.
         // srt-live-transmit writes files only as stdout (`file://con`).
         let mut reader = Command::new("srt-live-transmit")
             .arg("-q")
-            .arg(server.srt_url("read:live/main", ""))
+            .arg(server.srt_url("read:live/main", query))
             .arg("file://con")
             .stdout(std::fs::File::create(&recording).expect("create recording"))
             .stderr(Stdio::null())
@@ -249,7 +323,11 @@ fn srt_live_transmit_reads_the_stream_frame_for_frame() {
             .wait_for_line(&["SRT reader left"], Duration::from_secs(15));
         let _ = reader.kill();
         let _ = reader.wait();
-        assert_ts_matches(&format!("SRT read ({engine})"), &recording, &source);
+        assert_ts_matches(
+            &format!("SRT read ({engine}, {query:?})"),
+            &recording,
+            &source,
+        );
     }
 }
 

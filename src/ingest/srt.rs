@@ -17,8 +17,8 @@ use compio::net::UdpSocket;
 use protocol_parsers::Session;
 use protocol_parsers::mpegts::{DemuxEvent, TsDemuxer};
 use protocol_parsers::srt::{
-    ConnectRequest, Connection, ConnectionConfig, Control, Listener, ListenerOutput, Mode, Packet,
-    RejectReason, SrtEvent, destination,
+    ConnectRequest, Connection, ConnectionConfig, Control, Encryption, Listener, ListenerOutput,
+    Mode, Packet, RejectReason, SrtEvent, destination,
 };
 
 use crate::server::ServerContext;
@@ -226,30 +226,18 @@ impl SrtWorker {
             Mode::Publish => registry.passphrase_for_key(&wanted.name),
             Mode::Read => registry.passphrase_for_name(&wanted.name),
         };
-        let key_material = request.handshake.key_material().cloned();
-        match (&passphrase, &key_material) {
-            (Some(_), None) => {
-                return self
-                    .reject(
-                        now,
-                        &request,
-                        RejectReason::Unsecure,
-                        "stream needs a passphrase",
-                    )
-                    .await;
+        let encryption = match Encryption::negotiate(&request, passphrase.as_deref()) {
+            Ok(encryption) => encryption,
+            Err(reason) => {
+                let why = match reason {
+                    RejectReason::BadSecret => "wrong passphrase",
+                    RejectReason::Unsecure if passphrase.is_some() => "stream needs a passphrase",
+                    RejectReason::Unsecure => "caller encrypts, stream has no passphrase",
+                    _ => "key material not understood",
+                };
+                return self.reject(now, &request, reason, why).await;
             }
-            (None, Some(_)) => {
-                return self
-                    .reject(
-                        now,
-                        &request,
-                        RejectReason::Unsecure,
-                        "caller encrypts, stream has no passphrase",
-                    )
-                    .await;
-            }
-            _ => {}
-        }
+        };
         let role = match wanted.mode {
             Mode::Publish => {
                 match registry.publish(&wanted.app, &wanted.name, Origin::new("srt", request.peer))
@@ -276,7 +264,9 @@ impl SrtWorker {
             Mode::Read => match registry.find(&wanted.app, &wanted.name) {
                 Some(stream) => {
                     let viewer = stream.add_viewer("srt");
-                    return self.accept_reader(now, request, stream, viewer).await;
+                    return self
+                        .accept_reader(now, request, stream, viewer, encryption)
+                        .await;
                 }
                 None => {
                     return self
@@ -285,7 +275,7 @@ impl SrtWorker {
                 }
             },
         };
-        let id = self.register(now, &request, role, key_material);
+        let id = self.register(now, &request, role, encryption);
         let peer = self.peers.borrow().get(&id).cloned();
         if let Some(peer) = peer {
             self.drive(id, &peer).await;
@@ -298,14 +288,14 @@ impl SrtWorker {
         request: ConnectRequest,
         stream: Arc<Stream>,
         viewer: ViewerGuard,
+        encryption: Option<Encryption>,
     ) {
-        let km = request.handshake.key_material().cloned();
         let subscriber = stream.subscribe(self.ctx.queue);
         let role = Role::Reading {
             subscriber: Arc::clone(&subscriber),
             _viewer: viewer,
         };
-        let id = self.register(now, &request, role, km);
+        let id = self.register(now, &request, role, encryption);
         tracing::info!(peer = %request.peer, stream = stream.name(), "SRT reader connected");
         let peer = self.peers.borrow().get(&id).cloned();
         if let Some(peer) = peer {
@@ -321,7 +311,7 @@ impl SrtWorker {
         now: Instant,
         request: &ConnectRequest,
         role: Role,
-        km: Option<Bytes>,
+        encryption: Option<Encryption>,
     ) -> u32 {
         let mut peers = self.peers.borrow_mut();
         let mut id = fastrand::u32(1..);
@@ -333,7 +323,7 @@ impl SrtWorker {
             latency: self.latency,
             ..ConnectionConfig::default()
         };
-        let conn = Connection::accept(request, config, km, now);
+        let conn = Connection::accept(request, config, encryption, now);
         peers.insert(
             id,
             Rc::new(RefCell::new(Peer {

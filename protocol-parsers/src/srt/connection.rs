@@ -9,14 +9,17 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::cipher::{Cipher, KeyIndex};
 use super::handshake::{
     Extension, Handshake, HandshakeKind, SrtOptions, ext_flag, peer_ip_words, srt_flag,
 };
+use super::key_material::KeyMaterial;
 use super::listener::{ConnectRequest, encode, timestamp};
+use super::packet::user_subtype;
 use super::packet::{Ack, AckInfo, Control, ControlPacket, DataPacket, KeyField, Packet};
 use super::receiver::{ReceiveStats, Receiver};
 use super::sender::{Dropped, SendStats, Sender};
-use super::{SeqNo, SrtError};
+use super::{RejectReason, SeqNo, SrtError};
 use crate::session::{Session, Transmit};
 
 /// The SRT version this implementation speaks (HSv5, live mode).
@@ -50,6 +53,39 @@ impl Default for ConnectionConfig {
             idle_timeout: Duration::from_secs(5),
             flow_window: 8192,
             mss: 1500,
+        }
+    }
+}
+
+/// The keys of an encrypted connection and the passphrase they were unwrapped with
+/// (needed again when the peer refreshes its keys).
+#[derive(Debug)]
+pub struct Encryption {
+    pub cipher: Cipher,
+    pub passphrase: String,
+}
+
+impl Encryption {
+    /// Decides encryption for a caller: both sides have a passphrase or neither
+    /// (libsrt's enforced encryption), and the caller's keys unwrap with ours.
+    pub fn negotiate(
+        request: &ConnectRequest,
+        passphrase: Option<&str>,
+    ) -> Result<Option<Self>, RejectReason> {
+        match (passphrase, request.handshake.key_material()) {
+            (None, None) => Ok(None),
+            (Some(_), None) | (None, Some(_)) => Err(RejectReason::Unsecure),
+            (Some(passphrase), Some(km)) => {
+                let km = KeyMaterial::parse(km).map_err(|_| RejectReason::Rogue)?;
+                match Cipher::from_key_material(&km, passphrase) {
+                    Ok(cipher) => Ok(Some(Self {
+                        cipher,
+                        passphrase: passphrase.to_owned(),
+                    })),
+                    Err(super::KmError::BadSecret) => Err(RejectReason::BadSecret),
+                    Err(_) => Err(RejectReason::Rogue),
+                }
+            }
         }
     }
 }
@@ -88,7 +124,10 @@ pub struct ConnectionStats {
     /// Payload bits per second received over the last second.
     pub receive_rate_bps: u64,
     pub malformed: u64,
+    /// Encrypted packets with no key to decrypt them, dropped.
     pub undecryptable: u64,
+    /// In-stream key refreshes applied.
+    pub key_refreshes: u64,
     pub acks_sent: u64,
     pub naks_sent: u64,
 }
@@ -102,6 +141,7 @@ pub struct Connection {
     handshake_response: Bytes,
     receiver: Receiver,
     sender: Sender,
+    encryption: Option<Encryption>,
     rtt_us: u32,
     rtt_var_us: u32,
     ack_number: u32,
@@ -121,15 +161,18 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Accepts a caller: the conclusion response (with `km_response` as KMRSP when
-    /// the caller sent key material) is the first transmit, and is sent again for
-    /// every repeated conclusion.
+    /// Accepts a caller: the conclusion response (echoing the caller's key material
+    /// as KMRSP when encrypted, as libsrt does) is the first transmit, and is sent
+    /// again for every repeated conclusion.
     pub fn accept(
         request: &ConnectRequest,
         config: ConnectionConfig,
-        km_response: Option<Bytes>,
+        encryption: Option<Encryption>,
         now: Instant,
     ) -> Self {
+        let km_response = encryption
+            .as_ref()
+            .and_then(|_| request.handshake.key_material().cloned());
         let options = request.options;
         let receive_latency = config
             .latency
@@ -186,6 +229,7 @@ impl Connection {
                 request.timestamp,
             ),
             sender: Sender::new(caller.isn, peer_latency, caller.flow_window),
+            encryption,
             config,
             rtt_us: 100_000,
             rtt_var_us: 50_000,
@@ -245,9 +289,12 @@ impl Connection {
             return;
         }
         let ts = timestamp(now, self.origin);
-        let (packet, dropped) =
-            self.sender
-                .send(now, ts, KeyField::Clear, payload, self.peer_socket);
+        let (key, payload) = match self.encrypt(payload) {
+            Some(sealed) => sealed,
+            None => return,
+        };
+        let (packet, dropped) = self.sender.send(now, ts, key, payload, self.peer_socket);
+
         if let Some(dropped) = dropped {
             self.send_drop_request(now, dropped);
         }
@@ -377,10 +424,49 @@ impl Connection {
         }
     }
 
-    fn on_data(&mut self, now: Instant, packet: DataPacket) {
+    /// The payload as it goes on the wire: encrypted with the even key (the odd one
+    /// when only it is present) when the connection is encrypted. `None`: no key.
+    fn encrypt(&mut self, payload: Bytes) -> Option<(KeyField, Bytes)> {
+        let Some(encryption) = &self.encryption else {
+            return Some((KeyField::Clear, payload));
+        };
+        let (index, field) = if encryption.cipher.has_key(KeyIndex::Even) {
+            (KeyIndex::Even, KeyField::Even)
+        } else {
+            (KeyIndex::Odd, KeyField::Odd)
+        };
+        let mut sealed = bytes::BytesMut::from(&payload[..]);
+        // The sequence number is the next one the sender gives out.
+        let seq = self.sender.next_seq().value();
+        match encryption.cipher.apply(index, seq, &mut sealed) {
+            Ok(()) => Some((field, sealed.freeze())),
+            Err(_) => {
+                self.stats.undecryptable += 1;
+                None
+            }
+        }
+    }
+
+    fn on_data(&mut self, now: Instant, mut packet: DataPacket) {
         if packet.key != KeyField::Clear {
-            self.stats.undecryptable += 1;
-            return;
+            let index = match packet.key {
+                KeyField::Even => KeyIndex::Even,
+                _ => KeyIndex::Odd,
+            };
+            let Some(encryption) = &self.encryption else {
+                self.stats.undecryptable += 1;
+                return;
+            };
+            let mut clear = bytes::BytesMut::from(&packet.payload[..]);
+            if encryption
+                .cipher
+                .apply(index, packet.seq.value(), &mut clear)
+                .is_err()
+            {
+                self.stats.undecryptable += 1;
+                return;
+            }
+            packet.payload = clear.freeze();
         }
         self.receiver.on_data(
             now,
@@ -438,7 +524,33 @@ impl Connection {
                     .on_drop_request(first, last, &mut self.delivered);
             }
             Control::Shutdown => self.finish(CloseReason::PeerShutdown),
+            Control::User {
+                subtype: user_subtype::KMREQ,
+                payload,
+                ..
+            } => self.on_key_refresh(now, payload),
             _ => {}
+        }
+    }
+
+    /// The peer announces new keys (it refreshes them every 2^24 packets by default):
+    /// apply them and echo the message as KMRSP, as libsrt does.
+    fn on_key_refresh(&mut self, now: Instant, payload: Bytes) {
+        let Some(encryption) = &mut self.encryption else {
+            return;
+        };
+        let applied = KeyMaterial::parse(&payload)
+            .and_then(|km| encryption.cipher.update(&km, &encryption.passphrase));
+        if applied.is_ok() {
+            self.stats.key_refreshes += 1;
+            self.send_control(
+                now,
+                Control::User {
+                    subtype: user_subtype::KMRSP,
+                    info: 0,
+                    payload,
+                },
+            );
         }
     }
 

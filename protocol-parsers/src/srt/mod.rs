@@ -19,7 +19,7 @@ mod stream_id;
 
 pub use cipher::{Cipher, KeyIndex};
 pub use connection::{
-    CloseReason, Connection, ConnectionConfig, ConnectionStats, SRT_VERSION, SrtEvent,
+    CloseReason, Connection, ConnectionConfig, ConnectionStats, Encryption, SRT_VERSION, SrtEvent,
 };
 pub use crypto_error::KmError;
 pub use error::SrtError;

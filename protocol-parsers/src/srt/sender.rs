@@ -191,6 +191,11 @@ impl Sender {
         dropped
     }
 
+    /// The sequence number the next new packet gets.
+    pub(super) fn next_seq(&self) -> SeqNo {
+        self.next_seq
+    }
+
     pub(super) fn in_flight(&self) -> usize {
         self.unacked.len()
     }
