@@ -37,29 +37,9 @@ fn record_rtmp(server: &Manifold, name: &str, path: &Path) -> Child {
     child
 }
 
-/// `ffmpeg -re -i CLIP -c copy -f mpegts OUTPUT`, its stdout piped.
-fn ffmpeg_mpegts(media: &Path, output: &str) -> Child {
-    require("ffmpeg");
-    Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-re",
-            "-i",
-        ])
-        .arg(media)
-        .args(["-c", "copy", "-f", "mpegts", output])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ffmpeg")
-}
-
 /// ffmpeg as a libsrt caller publishing the clip.
 fn publish_srt_ffmpeg(media: &Path, url: &str) -> Child {
-    ffmpeg_mpegts(media, &format!("{url}&pkt_size=1316"))
+    common::publish_mpegts(media, &format!("{url}&pkt_size=1316"))
 }
 
 /// ffmpeg muxes the clip to MPEG-TS at real time into srt-live-transmit's stdin.
@@ -72,7 +52,7 @@ struct LiveTransmit {
 impl LiveTransmit {
     fn start(media: &Path, url: &str) -> Self {
         require("srt-live-transmit");
-        let mut ffmpeg = ffmpeg_mpegts(media, "-");
+        let mut ffmpeg = common::publish_mpegts(media, "-");
         let pipe = ffmpeg.stdout.take().expect("ffmpeg stdout");
         let transmit = Command::new("srt-live-transmit")
             .args(["-q", "-a:no", "file://con", url])

@@ -150,21 +150,7 @@ fn five_percent_loss_each_way_at_120_ms_does_as_well_as_libsrt() {
         "srt://127.0.0.1:{}?streamid=publish:live/K&latency=120000&pkt_size=1316",
         relay.port
     );
-    let mut publisher = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-re",
-            "-i",
-        ])
-        .arg(clip())
-        .args(["-c", "copy", "-f", "mpegts", &url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ffmpeg");
+    let mut publisher = common::publish_mpegts(clip(), &url);
     let status = wait_exit(
         &mut publisher,
         "ffmpeg over a lossy link",
@@ -261,21 +247,7 @@ fn libsrt_to_libsrt(loss_percent: u64, out: &std::path::Path) -> std::path::Path
         "srt://127.0.0.1:{}?latency=120000&pkt_size=1316",
         relay.port
     );
-    let mut publisher = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-re",
-            "-i",
-        ])
-        .arg(clip())
-        .args(["-c", "copy", "-f", "mpegts", &url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ffmpeg");
+    let mut publisher = common::publish_mpegts(clip(), &url);
     wait_exit(&mut publisher, "ffmpeg to libsrt", Duration::from_secs(40));
     // ffmpeg's shutdown reaches the listener after the last packet; it exits then
     // (-a:no), flushing its output. TERM only if it is still waiting.

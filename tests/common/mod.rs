@@ -534,6 +534,26 @@ pub fn publish_with(media: &Path, url: &str, input_args: &[&str]) -> Child {
         .expect("start ffmpeg")
 }
 
+/// `ffmpeg -re -i CLIP -c copy -f mpegts OUTPUT`, its stdout piped.
+pub fn publish_mpegts(media: &Path, output: &str) -> Child {
+    require("ffmpeg");
+    Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-re",
+            "-i",
+        ])
+        .arg(media)
+        .args(["-c", "copy", "-f", "mpegts", output])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg")
+}
+
 /// Waits for a child to exit within `timeout`, killing it otherwise.
 pub fn wait_exit(child: &mut Child, what: &str, timeout: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + timeout;
