@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the test suite runs against on Debian 12: real peers this project
-# did not write (ffmpeg/ffprobe, nginx with libnginx-mod-rtmp, promtool, openssl,
+# did not write (ffmpeg/ffprobe, nginx with libnginx-mod-rtmp, srt-live-transmit
+# from srt-tools, promtool, openssl,
 # Chromium with hls.js and shaka-player through playwright-core).
 set -euo pipefail
-packages=(ffmpeg nginx libnginx-mod-rtmp prometheus openssl python3 curl chromium)
+packages=(ffmpeg nginx libnginx-mod-rtmp srt-tools prometheus openssl python3 curl chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
