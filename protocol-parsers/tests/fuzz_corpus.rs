@@ -68,3 +68,13 @@ fn http_request_head_corpus() {
         protocol_parsers::fuzzing::http_request_head,
     );
 }
+
+#[test]
+fn ts_demux_corpus() {
+    replay("ts_demux", protocol_parsers::fuzzing::ts_demux);
+}
+
+#[test]
+fn ts_roundtrip_corpus() {
+    replay("ts_roundtrip", protocol_parsers::fuzzing::ts_roundtrip);
+}

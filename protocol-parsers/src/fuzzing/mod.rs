@@ -12,6 +12,9 @@ mod http;
 mod mp4;
 mod server_session;
 mod ts;
+mod ts_demux;
+mod ts_roundtrip;
+pub mod vectors;
 
 pub use amf0::amf0_roundtrip;
 pub use chunk::chunk_decoder;
@@ -21,3 +24,5 @@ pub use http::http_request_head;
 pub use mp4::mp4_fragment;
 pub use server_session::rtmp_server_session;
 pub use ts::ts_mux;
+pub use ts_demux::{demux_in_pieces, ts_demux};
+pub use ts_roundtrip::{check_round_trip, mux_frames, round_trip_tracks, ts_roundtrip};
