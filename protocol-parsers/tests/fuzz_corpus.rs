@@ -86,3 +86,13 @@ fn srt_key_material_corpus() {
         protocol_parsers::fuzzing::srt_key_material,
     );
 }
+
+#[test]
+fn ts_demux_corpus() {
+    replay("ts_demux", protocol_parsers::fuzzing::ts_demux);
+}
+
+#[test]
+fn ts_roundtrip_corpus() {
+    replay("ts_roundtrip", protocol_parsers::fuzzing::ts_roundtrip);
+}

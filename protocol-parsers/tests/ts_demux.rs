@@ -16,11 +16,12 @@
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use protocol_parsers::h265::build_hvcc;
+use protocol_parsers::fuzzing::vectors::push_nal_unit;
+use protocol_parsers::fuzzing::{check_round_trip, demux_in_pieces, mux_frames, round_trip_tracks};
 use protocol_parsers::media::{
     AudioCodec, CodecConfig, Frame, FrameFlags, Track, TrackId, VideoCodec,
 };
-use protocol_parsers::mpegts::{DemuxEvent, DemuxStats, PACKET_LEN, TsDemuxer, TsMuxer};
+use protocol_parsers::mpegts::{DemuxEvent, PACKET_LEN};
 
 #[path = "support/tools.rs"]
 mod tools;
@@ -29,27 +30,6 @@ use tools::{assert_decodes_cleanly, run};
 /// 90 kHz: the demuxer's timescale for every track, used for the inputs too so that
 /// timestamps compare exactly.
 const HZ: u32 = 90_000;
-
-/// `avcC` of ffmpeg's libx264 1080p High encode of testsrc2 (FFmpeg 5.1.9), as in the
-/// crate's unit tests; the demuxer rebuilds it byte for byte from the SPS and PPS.
-const AVCC: [u8; 48] = [
-    0x01, 0x64, 0x00, 0x28, 0xff, 0xe1, 0x00, 0x1b, 0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78,
-    0x02, 0x27, 0xe5, 0xc0, 0x44, 0x00, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c,
-    0x60, 0xc6, 0x58, 0x01, 0x00, 0x06, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0, 0xfd, 0xf8, 0xf8, 0x00,
-];
-
-/// VPS, SPS and PPS of `ffmpeg -f lavfi -i testsrc2=size=320x240:rate=30 -t 3 -c:v
-/// libx265 -g 30 -pix_fmt yuv420p -f mpegts` (FFmpeg 5.1.9, x265 3.5).
-const X265_VPS: [u8; 24] = [
-    0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03,
-    0x00, 0x00, 0x03, 0x00, 0x3c, 0x95, 0x98, 0x09,
-];
-const X265_SPS: [u8; 42] = [
-    0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03,
-    0x00, 0x3c, 0xa0, 0x0a, 0x08, 0x0f, 0x16, 0x59, 0x59, 0xa4, 0x93, 0x2b, 0xc0, 0x5a, 0x02, 0x00,
-    0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x10,
-];
-const X265_PPS: [u8; 7] = [0x44, 0x01, 0xc1, 0x72, 0xb4, 0x62, 0x40];
 
 /// xorshift64*: deterministic sizes and payloads without a dependency.
 struct Rng(u64);
@@ -70,41 +50,10 @@ impl Rng {
 // ---------------------------------------------------------------------------------
 // Driving the demuxer
 
-/// How the input is cut.
-#[derive(Debug, Clone, Copy)]
-enum Chunking {
-    Bytes1,
-    /// One SRT datagram: 7 packets.
-    Srt,
-    Random(u64),
-}
-
-const CHUNKINGS: [Chunking; 3] = [Chunking::Bytes1, Chunking::Srt, Chunking::Random(7)];
-
-/// Every event of `ts` fed in pieces, draining after each push as the drive rule says.
-fn demux(ts: &[u8], chunking: Chunking) -> (Vec<DemuxEvent>, DemuxStats) {
-    let mut demuxer = TsDemuxer::new();
-    let mut events = Vec::new();
-    let mut rng = Rng(match chunking {
-        Chunking::Random(seed) => seed,
-        _ => 1,
-    });
-    let mut at = 0;
-    while at < ts.len() {
-        let n = match chunking {
-            Chunking::Bytes1 => 1,
-            Chunking::Srt => 7 * PACKET_LEN,
-            Chunking::Random(_) => 1 + rng.below(3000) as usize,
-        };
-        let end = (at + n).min(ts.len());
-        demuxer.push(&ts[at..end]);
-        at = end;
-        events.extend(std::iter::from_fn(|| demuxer.poll_event()));
-    }
-    demuxer.flush();
-    events.extend(std::iter::from_fn(|| demuxer.poll_event()));
-    (events, demuxer.stats())
-}
+/// How the input is cut (see `demux_in_pieces`): single bytes, SRT datagrams of 7
+/// packets, pseudo-random pieces of up to 592 bytes.
+const CHUNKINGS: [u8; 3] = [1, SRT, 37];
+const SRT: u8 = 2;
 
 /// The tracks and frames of one track id, checking that its track came first.
 fn of_track(events: &[DemuxEvent], id: TrackId) -> (Vec<Track>, Vec<Frame>) {
@@ -125,76 +74,26 @@ fn of_track(events: &[DemuxEvent], id: TrackId) -> (Vec<Track>, Vec<Frame>) {
 // ---------------------------------------------------------------------------------
 // Round trips through TsMuxer
 
-/// A NAL unit of `len` body bytes after `header`, escaped the way encoders do (no
-/// `00 00 0x` inside, never ending in 0), so Annex B can carry it.
-fn nal(rng: &mut Rng, header: &[u8], len: usize) -> Vec<u8> {
-    let mut out = header.to_vec();
-    let mut zeros = 0;
-    for _ in 0..len {
-        // Plenty of zeros, so escapes and near-start-codes are common.
-        let b = if rng.below(4) == 0 {
-            0
-        } else {
-            rng.next() as u8
-        };
-        if zeros >= 2 && b <= 3 {
-            out.push(3);
-            zeros = 0;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        out.push(b);
-    }
-    if out.last() == Some(&0) {
-        out.push(0x80);
-    }
-    out
-}
-
-fn avcc(nals: &[Vec<u8>]) -> Bytes {
-    let mut out = Vec::new();
-    for nal in nals {
-        out.extend_from_slice(&(nal.len() as u32).to_be_bytes());
-        out.extend_from_slice(nal);
-    }
-    Bytes::from(out)
+/// `len` bytes of NAL unit body, with plenty of zeros so that emulation prevention
+/// and near-start-codes are common.
+fn body(rng: &mut Rng, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            if rng.below(4) == 0 {
+                0
+            } else {
+                rng.next() as u8
+            }
+        })
+        .collect()
 }
 
 fn video_track(codec: VideoCodec) -> Track {
-    let (record, width, height) = match codec {
-        VideoCodec::H265 => {
-            let config = build_hvcc(
-                &[Bytes::from_static(&X265_VPS)],
-                &[Bytes::from_static(&X265_SPS)],
-                &[Bytes::from_static(&X265_PPS)],
-            )
-            .unwrap();
-            (config.record, 320, 240)
-        }
-        _ => (Bytes::from_static(&AVCC), 1920, 1080),
-    };
-    Track {
-        id: TrackId::VIDEO,
-        timescale: HZ,
-        config: CodecConfig::Video {
-            codec,
-            record,
-            width,
-            height,
-        },
-    }
+    round_trip_tracks(codec).0
 }
 
 fn audio_track() -> Track {
-    Track {
-        id: TrackId::AUDIO,
-        timescale: HZ,
-        config: CodecConfig::Audio {
-            codec: AudioCodec::Aac,
-            specific: Bytes::from_static(&[0x11, 0x90]),
-            sample_rate: 48_000,
-            channels: 2,
-        },
-    }
+    round_trip_tracks(VideoCodec::H264).1
 }
 
 /// `seconds` of 30 fps video in closed GOPs of 10 with two B-frames between
@@ -219,16 +118,16 @@ fn clip(codec: VideoCodec, start: i64, seconds: i64, rng: &mut Rng) -> Vec<Frame
             (_, false, true) => (&[0x41], &[0x06]),
             (_, false, false) => (&[0x01], &[0x06]),
         };
-        let mut nals = Vec::new();
+        let mut data = Vec::new();
         if keyframe || rng.below(3) == 0 {
             let len = 5 + rng.below(30) as usize;
-            nals.push(nal(rng, sei, len));
+            push_nal_unit(&mut data, sei, &body(rng, len));
         }
         let len = 1 + rng.below(if keyframe { 20_000 } else { 3000 }) as usize;
-        nals.push(nal(rng, slice, len));
+        push_nal_unit(&mut data, slice, &body(rng, len));
         if rng.below(4) == 0 {
             let len = 1 + rng.below(500) as usize;
-            nals.push(nal(rng, slice, len));
+            push_nal_unit(&mut data, slice, &body(rng, len));
         }
         let dts = start + n * FRAME;
         let pts = start + (display + 1) * FRAME;
@@ -241,7 +140,7 @@ fn clip(codec: VideoCodec, start: i64, seconds: i64, rng: &mut Rng) -> Vec<Frame
             } else {
                 FrameFlags::NONE
             },
-            data: avcc(&nals),
+            data: Bytes::from(data),
         });
     }
     // 1024 samples at 48 kHz are 1920 ticks.
@@ -260,56 +159,13 @@ fn clip(codec: VideoCodec, start: i64, seconds: i64, rng: &mut Rng) -> Vec<Frame
     frames
 }
 
-/// Muxes `frames` with the tables first and before every video keyframe.
-fn mux(tracks: &[&Track], frames: &[Frame]) -> Vec<u8> {
-    let mut muxer = TsMuxer::new(tracks).unwrap();
-    let mut ts = muxer.tables().to_vec();
-    for (n, frame) in frames.iter().enumerate() {
-        if n > 0 && frame.track == TrackId::VIDEO && frame.is_keyframe() {
-            ts.extend_from_slice(&muxer.tables());
-        }
-        ts.extend_from_slice(&muxer.frame(frame).unwrap());
-    }
-    ts
-}
-
 /// Muxes and demuxes `frames`, for every chunking, and checks that what comes back is
 /// what went in, with timestamps less the first frame's DTS.
 fn round_trip(codec: VideoCodec, frames: &[Frame]) {
     let (video, audio) = (video_track(codec), audio_track());
-    let ts = mux(&[&video, &audio], frames);
-    let base = frames[0].dts;
     for chunking in CHUNKINGS {
-        let (events, stats) = demux(&ts, chunking);
-        for track in [&video, &audio] {
-            let (tracks, got) = of_track(&events, track.id);
-            assert_eq!(tracks, std::slice::from_ref(track), "{chunking:?}");
-            let want: Vec<Frame> = frames
-                .iter()
-                .filter(|f| f.track == track.id)
-                .map(|f| Frame {
-                    dts: f.dts - base,
-                    ..f.clone()
-                })
-                .collect();
-            assert_eq!(got.len(), want.len(), "{:?} frames, {chunking:?}", track.id);
-            for (i, (got, want)) in got.iter().zip(&want).enumerate() {
-                assert_eq!(got, want, "{:?} frame {i}, {chunking:?}", track.id);
-            }
-        }
-        assert_eq!(stats.frames, frames.len() as u64);
-        assert_eq!(stats.packets, (ts.len() / PACKET_LEN) as u64);
-        assert_eq!(
-            (
-                stats.resyncs,
-                stats.continuity_errors,
-                stats.dropped_pes,
-                stats.psi_errors,
-                stats.unsupported_streams
-            ),
-            (0, 0, 0, 0, 0),
-            "{stats:?}"
-        );
+        let stats = check_round_trip(&[&video, &audio], frames, chunking);
+        assert_eq!(stats.unsupported_streams, 0);
     }
 }
 
@@ -346,11 +202,12 @@ fn changed_parameter_sets_announce_a_new_track() {
     // From frame 20 (a keyframe) on, the frames carry a second PPS (id 1) in band.
     let extra_pps = [0x68, 0x4E];
     assert!(frames[20].is_keyframe());
-    let mut data = avcc(&[extra_pps.to_vec()]).to_vec();
+    let mut data = Vec::new();
+    push_nal_unit(&mut data, &extra_pps, &[]);
     data.extend_from_slice(&frames[20].data);
     frames[20].data = Bytes::from(data);
-    let ts = mux(&[&video], &frames);
-    let (events, _) = demux(&ts, Chunking::Srt);
+    let ts = mux_frames(&[&video], &frames);
+    let (events, _) = demux_in_pieces(&ts, SRT);
     let (tracks, got) = of_track(&events, TrackId::VIDEO);
     assert_eq!(tracks.len(), 2);
     assert_eq!(tracks[0], video);
@@ -381,8 +238,8 @@ fn frames_before_the_parameter_sets_are_dropped_and_counted() {
     // Unflagged, the first keyframe goes out without the parameter sets in front, as
     // when a receiver joins after them: its GOP has no decoder configuration.
     frames[0].flags = FrameFlags::NONE;
-    let ts = mux(&[&video, &audio], &frames);
-    let (events, stats) = demux(&ts, Chunking::Srt);
+    let ts = mux_frames(&[&video, &audio], &frames);
+    let (events, stats) = demux_in_pieces(&ts, SRT);
     let (_, got) = of_track(&events, TrackId::VIDEO);
     assert_eq!(stats.frames_before_config, 10, "{stats:?}");
     assert!(
@@ -404,8 +261,8 @@ fn damage_is_counted_and_survived() {
     let video = video_track(VideoCodec::H264);
     let audio = audio_track();
     let frames = clip(VideoCodec::H264, 0, 2, &mut Rng(8));
-    let ts = mux(&[&video, &audio], &frames);
-    let (clean, _) = demux(&ts, Chunking::Srt);
+    let ts = mux_frames(&[&video, &audio], &frames);
+    let (clean, _) = demux_in_pieces(&ts, SRT);
     let (_, clean_video) = of_track(&clean, TrackId::VIDEO);
 
     // A lost packet in the middle: one PES goes, the rest comes out.
@@ -413,7 +270,7 @@ fn damage_is_counted_and_survived() {
     let lost = packets / 2;
     let mut damaged = ts[..lost * PACKET_LEN].to_vec();
     damaged.extend_from_slice(&ts[(lost + 1) * PACKET_LEN..]);
-    let (events, stats) = demux(&damaged, Chunking::Random(11));
+    let (events, stats) = demux_in_pieces(&damaged, 11);
     assert_eq!(stats.continuity_errors, 1, "{stats:?}");
     assert!(stats.dropped_pes <= 1);
     // The PES the packet was in goes; so does the one before if the packet started a
@@ -427,7 +284,7 @@ fn damage_is_counted_and_survived() {
     // Part of a packet cut out: a resync, and the last GOP is intact.
     let mut cut = ts.clone();
     cut.drain(lost * PACKET_LEN + 50..lost * PACKET_LEN + 150);
-    let (events, stats) = demux(&cut, Chunking::Bytes1);
+    let (events, stats) = demux_in_pieces(&cut, 1);
     assert_eq!(stats.resyncs, 1, "{stats:?}");
     let (_, got) = of_track(&events, TrackId::VIDEO);
     assert_eq!(got[got.len() - 10..], clean_video[clean_video.len() - 10..]);
@@ -436,7 +293,7 @@ fn damage_is_counted_and_survived() {
     let mut flagged = ts.clone();
     flagged[lost * PACKET_LEN + 1] |= 0x80;
     flagged[(lost + 3) * PACKET_LEN + 3] |= 0x80;
-    let (_, stats) = demux(&flagged, Chunking::Srt);
+    let (_, stats) = demux_in_pieces(&flagged, SRT);
     assert_eq!((stats.transport_errors, stats.scrambled_packets), (1, 1));
 }
 
@@ -520,7 +377,7 @@ fn ffprobe(path: &std::path::Path) -> (Vec<Probed>, Vec<Probed>) {
 /// Demuxes an FFmpeg file and holds it against ffprobe's view of the same file.
 fn against_ffprobe(path: &std::path::Path, ts: &[u8], codec: VideoCodec, sample_rate: u32) {
     let (probed_video, probed_audio) = ffprobe(path);
-    let (events, stats) = demux(ts, Chunking::Srt);
+    let (events, stats) = demux_in_pieces(ts, SRT);
     let (video_tracks, video) = of_track(&events, TrackId::VIDEO);
     let (audio_tracks, audio) = of_track(&events, TrackId::AUDIO);
     println!(
@@ -615,7 +472,7 @@ fn against_ffprobe(path: &std::path::Path, ts: &[u8], codec: VideoCodec, sample_
     let audio_track = audio_tracks[0].clone();
     let mut frames: Vec<Frame> = video.iter().chain(&audio).cloned().collect();
     frames.sort_by_key(|f| f.dts);
-    let remuxed = mux(&[&video_track, &audio_track], &frames);
+    let remuxed = mux_frames(&[&video_track, &audio_track], &frames);
     let again = path.with_extension("remux.ts");
     std::fs::write(&again, remuxed).unwrap();
     assert_decodes_cleanly(&again);
@@ -662,7 +519,7 @@ fn ffmpeg_hevc_and_aac() {
 #[test]
 fn ffmpeg_output_with_garbage_between_packets() {
     let (_, ts) = ffmpeg_ts("h264_garbage", 48_000, &X264_B_FRAMES);
-    let (clean, clean_stats) = demux(&ts, Chunking::Srt);
+    let (clean, clean_stats) = demux_in_pieces(&ts, SRT);
     assert_eq!(clean_stats.resyncs, 0);
 
     // After every 40th packet, 1 to 500 bytes of noise. Every third insertion is
@@ -695,7 +552,7 @@ fn ffmpeg_output_with_garbage_between_packets() {
         }
     }
     for chunking in CHUNKINGS {
-        let (events, stats) = demux(&dirty, chunking);
+        let (events, stats) = demux_in_pieces(&dirty, chunking);
         assert_eq!(stats.resyncs, insertions, "{chunking:?}: {stats:?}");
         assert_eq!(
             stats.skipped_bytes,

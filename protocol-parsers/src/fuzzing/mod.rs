@@ -14,6 +14,9 @@ mod server_session;
 mod srt;
 mod srt_km;
 mod ts;
+mod ts_demux;
+mod ts_roundtrip;
+pub mod vectors;
 
 pub use amf0::amf0_roundtrip;
 pub use chunk::chunk_decoder;
@@ -25,3 +28,5 @@ pub use server_session::rtmp_server_session;
 pub use srt::{srt_connection, srt_packet};
 pub use srt_km::srt_key_material;
 pub use ts::ts_mux;
+pub use ts_demux::{demux_in_pieces, ts_demux};
+pub use ts_roundtrip::{check_round_trip, mux_frames, round_trip_tracks, ts_roundtrip};

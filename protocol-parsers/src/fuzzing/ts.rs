@@ -10,15 +10,9 @@
 
 use bytes::Bytes;
 
+use super::vectors::X264_AVCC_HIGH_1080P;
 use crate::media::{AudioCodec, CodecConfig, Frame, FrameFlags, Track, TrackId, VideoCodec};
 use crate::mpegts::{AUDIO_PID, PACKET_LEN, PMT_PID, SYNC_BYTE, TsMuxer, VIDEO_PID};
-
-/// `avcC` of ffmpeg's libx264 1080p High encode of testsrc2 (FFmpeg 5.1.9).
-const AVCC: [u8; 48] = [
-    0x01, 0x64, 0x00, 0x28, 0xff, 0xe1, 0x00, 0x1b, 0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78,
-    0x02, 0x27, 0xe5, 0xc0, 0x44, 0x00, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c,
-    0x60, 0xc6, 0x58, 0x01, 0x00, 0x06, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0, 0xfd, 0xf8, 0xf8, 0x00,
-];
 
 fn tracks() -> [Track; 2] {
     [
@@ -27,7 +21,7 @@ fn tracks() -> [Track; 2] {
             timescale: 1000,
             config: CodecConfig::Video {
                 codec: VideoCodec::H264,
-                record: Bytes::from_static(&AVCC),
+                record: Bytes::from_static(&X264_AVCC_HIGH_1080P),
                 width: 1920,
                 height: 1080,
             },

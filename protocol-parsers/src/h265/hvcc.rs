@@ -95,10 +95,10 @@ fn kind(nal_type: u8) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::super::sps::tests::{
-        X265_MAIN_320X240, X265_MAIN_320X240_PPS, X265_MAIN_320X240_VPS,
-    };
     use super::*;
+    use crate::fuzzing::vectors::{
+        X265_MAIN_320X240_PPS, X265_MAIN_320X240_SPS as X265_MAIN_320X240, X265_MAIN_320X240_VPS,
+    };
 
     /// The `hvcC` FFmpeg 5.1.9 writes for the stream of [`X265_MAIN_320X240`] with
     /// `ffmpeg -i hevc.ts -map 0:v -c copy -tag:v hvc1 -f mp4`.

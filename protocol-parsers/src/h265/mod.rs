@@ -8,10 +8,6 @@ mod sps;
 pub use hvcc::{HevcConfig, build_hvcc};
 pub use sps::{HevcSps, ProfileTierLevel, parse_sps};
 
-/// Real parameter sets, for tests elsewhere in the crate.
-#[cfg(test)]
-pub(crate) use sps::tests as test_vectors;
-
 /// nal_unit_type of a video parameter set (H.265 Table 7-1).
 pub const NAL_VPS: u8 = 32;
 /// nal_unit_type of a sequence parameter set.

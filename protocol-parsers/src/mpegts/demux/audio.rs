@@ -117,7 +117,7 @@ impl Elementary for Audio {
                 }
             };
             let frame_blocks = i64::from(header.extra_blocks) + 1;
-            let dts = rate.map_or(start, |rate| start + offset(blocks, rate));
+            let dts = rate.map_or(start, |rate| start.saturating_add(offset(blocks, rate)));
             // `parse` checked header_len < frame_len <= rest.len().
             let raw = rest
                 .get(header.header_len..header.frame_len)
@@ -152,7 +152,7 @@ impl Elementary for Audio {
             }
         }
         if let Some(rate) = rate {
-            self.next_dts = Some(start + offset(blocks, rate));
+            self.next_dts = Some(start.saturating_add(offset(blocks, rate)));
         }
     }
 }

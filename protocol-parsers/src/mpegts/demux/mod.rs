@@ -87,8 +87,10 @@ pub struct DemuxStats {
 /// then drain [`poll_event`](Self::poll_event). Nothing in the input makes it fail or
 /// panic: damage is skipped, resynced over and counted in [`stats`](Self::stats).
 /// Timestamps are in 90 kHz ticks from the first one seen on any track, unwrapped
-/// past the 33-bit wrap. A video frame comes out when the next one starts (PES of
-/// unbounded length), an audio PES as soon as its announced length is in.
+/// past the 33-bit wrap. A packet is read once the sync byte of the next one has
+/// arrived (or at [`flush`](Self::flush)), so that how the input is cut never changes
+/// the result; a video frame comes out when the next one starts (its PES length is
+/// unbounded), an audio PES as soon as its announced length is in.
 #[derive(Debug)]
 pub struct TsDemuxer {
     framer: Framer,
@@ -256,5 +258,116 @@ impl Output {
         }
         self.events.push_back(DemuxEvent::Frame(frame));
         self.stats.frames += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::media::{AudioCodec, CodecConfig, FrameFlags, TrackId};
+    use crate::mpegts::psi::{PmtStream, StreamType, pmt_packet};
+    use crate::mpegts::{AUDIO_PID, PMT_PID, SYNC_BYTE, TsMuxer, VIDEO_PID};
+
+    fn audio_track() -> Track {
+        Track {
+            id: TrackId::AUDIO,
+            timescale: TIMESCALE,
+            config: CodecConfig::Audio {
+                codec: AudioCodec::Aac,
+                specific: Bytes::from_static(&[0x11, 0x90]),
+                sample_rate: 48_000,
+                channels: 2,
+            },
+        }
+    }
+
+    fn audio_frame(n: i64) -> Frame {
+        Frame {
+            track: TrackId::AUDIO,
+            dts: n * 1920,
+            cts: 0,
+            flags: FrameFlags::KEYFRAME,
+            data: Bytes::from(vec![n as u8 + 1; 100]),
+        }
+    }
+
+    fn drain(demuxer: &mut TsDemuxer) -> Vec<DemuxEvent> {
+        std::iter::from_fn(|| demuxer.poll_event()).collect()
+    }
+
+    #[test]
+    fn audio_comes_out_as_soon_as_its_pes_is_complete() {
+        let track = audio_track();
+        let mut muxer = TsMuxer::new(&[&track]).unwrap();
+        let mut demuxer = TsDemuxer::new();
+        demuxer.push(&muxer.tables());
+        demuxer.push(&muxer.frame(&audio_frame(0)).unwrap());
+        // The framer holds a packet until the next sync byte confirms it.
+        assert!(drain(&mut demuxer).is_empty());
+        demuxer.push(&[SYNC_BYTE]);
+        assert_eq!(
+            drain(&mut demuxer),
+            [DemuxEvent::Track(track), DemuxEvent::Frame(audio_frame(0))]
+        );
+    }
+
+    #[test]
+    fn a_full_queue_drops_frames_and_keeps_the_track_for_later() {
+        let track = audio_track();
+        let mut muxer = TsMuxer::new(&[&track]).unwrap();
+        let limits = Limits {
+            ts_max_pending_events: 3,
+            ..Limits::default()
+        };
+        let mut demuxer = TsDemuxer::with_limits(&limits);
+        demuxer.push(&muxer.tables());
+        for n in 0..5 {
+            demuxer.push(&muxer.frame(&audio_frame(n)).unwrap());
+        }
+        demuxer.flush();
+        assert_eq!(demuxer.stats().queue_overflows, 3);
+        assert_eq!(drain(&mut demuxer).len(), 3, "the track and two frames");
+        demuxer.push(&muxer.frame(&audio_frame(5)).unwrap());
+        demuxer.flush();
+        assert_eq!(drain(&mut demuxer), [DemuxEvent::Frame(audio_frame(5))]);
+    }
+
+    #[test]
+    fn pmt_changes_replace_streams_and_count_the_unsupported_once() {
+        let pmt = |streams: &[(StreamType, u16)], continuity: u8| {
+            let streams: Vec<PmtStream> = streams
+                .iter()
+                .map(|&(stream_type, pid)| PmtStream { stream_type, pid })
+                .collect();
+            let mut packet = pmt_packet(1, PMT_PID, VIDEO_PID, &streams);
+            packet[3] |= continuity;
+            packet
+        };
+        let track = audio_track();
+        let mut muxer = TsMuxer::new(&[&track]).unwrap();
+        let mut demuxer = TsDemuxer::new();
+        let tables = muxer.tables();
+        demuxer.push(&tables[..PACKET_LEN]); // the PAT alone
+        let all = [
+            (StreamType::H264, VIDEO_PID),
+            (StreamType::AAC_ADTS, AUDIO_PID),
+            (StreamType(0x06), 0x102),
+            (StreamType::H265, 0x103),
+        ];
+        demuxer.push(&pmt(&all, 0));
+        demuxer.push(&pmt(&all, 1));
+        demuxer.flush();
+        assert_eq!(demuxer.stats().unsupported_streams, 2);
+        assert!(demuxer.demux.video.is_some() && demuxer.demux.audio.is_some());
+        // HEVC on the video PID, no audio: the video stream is replaced.
+        demuxer.push(&pmt(&[(StreamType::H265, VIDEO_PID)], 2));
+        demuxer.flush();
+        let video = demuxer.demux.video.as_ref().unwrap();
+        assert_eq!(video.es.codec, crate::media::VideoCodec::H265);
+        assert!(demuxer.demux.audio.is_none());
+        assert_eq!(demuxer.stats().unsupported_streams, 2);
+        assert_eq!(demuxer.stats().psi_errors, 0);
     }
 }

@@ -177,22 +177,15 @@ impl ParameterSets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::h265::test_vectors::{
-        X265_MAIN_320X240, X265_MAIN_320X240_PPS, X265_MAIN_320X240_VPS,
+    use crate::fuzzing::vectors::{
+        X264_AVCC_HIGH_1080P, X265_MAIN_320X240_PPS, X265_MAIN_320X240_SPS as X265_MAIN_320X240,
+        X265_MAIN_320X240_VPS,
     };
 
-    /// SPS and PPS of the avcC in `h264::avcc`'s tests (x264 High 1080p).
-    const SPS: [u8; 27] = [
-        0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0xc0, 0x44, 0x00, 0x00,
-        0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60, 0xc6, 0x58,
-    ];
-    const PPS: [u8; 6] = [0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0];
-    const AVCC: [u8; 48] = [
-        0x01, 0x64, 0x00, 0x28, 0xff, 0xe1, 0x00, 0x1b, 0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40,
-        0x78, 0x02, 0x27, 0xe5, 0xc0, 0x44, 0x00, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00,
-        0xf0, 0x3c, 0x60, 0xc6, 0x58, 0x01, 0x00, 0x06, 0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0, 0xfd,
-        0xf8, 0xf8, 0x00,
-    ];
+    /// The SPS and PPS of that avcC.
+    const SPS: &[u8] = X264_AVCC_HIGH_1080P.split_at(8).1.split_at(27).0;
+    const PPS: &[u8] = X264_AVCC_HIGH_1080P.split_at(38).1.split_at(6).0;
+    const AVCC: [u8; 48] = X264_AVCC_HIGH_1080P;
 
     fn bytes(b: &[u8]) -> Bytes {
         Bytes::copy_from_slice(b)
@@ -201,7 +194,7 @@ mod tests {
     #[test]
     fn h264_record_as_ffmpeg_writes_it() {
         let mut sets = ParameterSets::new(VideoCodec::H264);
-        let update = sets.update(vec![bytes(&SPS)]);
+        let update = sets.update(vec![bytes(SPS)]);
         assert_eq!(
             update,
             Update {
@@ -210,7 +203,7 @@ mod tests {
             }
         );
         assert_eq!(sets.config(), None, "no PPS yet");
-        assert!(sets.update(vec![bytes(&PPS)]).changed);
+        assert!(sets.update(vec![bytes(PPS)]).changed);
         let Some(CodecConfig::Video {
             record,
             width,
@@ -223,7 +216,7 @@ mod tests {
         assert_eq!(record.as_ref(), AVCC);
         assert_eq!((width, height), (1920, 1080));
         // The same sets again change nothing; a second PPS id does.
-        assert!(!sets.update(vec![bytes(&SPS), bytes(&PPS)]).changed);
+        assert!(!sets.update(vec![bytes(SPS), bytes(PPS)]).changed);
         // pps_id 1 (ue '010'), sps_id 0 ('1'), then stop bits.
         assert!(sets.update(vec![bytes(&[0x68, 0x4E])]).changed);
         assert_eq!(sets.of_kind(H264_PPS).len(), 2);

@@ -41,7 +41,8 @@ impl Timeline {
 
 /// The 33-bit value `raw` plus the multiple of 2^33 that brings it nearest `reference`.
 fn nearest(raw: u64, reference: i64) -> i64 {
-    let delta = (to_i64(raw) - reference).rem_euclid(WRAP);
+    // Modulo 2^33, which divides 2^64: wrapping keeps the remainder right.
+    let delta = to_i64(raw).wrapping_sub(reference).rem_euclid(WRAP);
     let delta = if delta >= WRAP / 2 {
         delta - WRAP
     } else {

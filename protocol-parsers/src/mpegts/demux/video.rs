@@ -72,7 +72,7 @@ impl Elementary for Video {
             out.stats.dropped_pes += 1;
             return;
         };
-        let Ok(cts) = i32::try_from(stamp.pts - stamp.dts) else {
+        let Some(Ok(cts)) = stamp.pts.checked_sub(stamp.dts).map(i32::try_from) else {
             out.stats.dropped_pes += 1;
             return;
         };
