@@ -21,21 +21,9 @@ use protocol_parsers::srt::{
     srt_flag,
 };
 
-/// xorshift64*: the same run every time.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 1000 < percent * 10
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 #[derive(Clone, Copy)]
 struct Link {

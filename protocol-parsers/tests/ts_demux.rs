@@ -25,27 +25,15 @@ use protocol_parsers::mpegts::{DemuxEvent, PACKET_LEN};
 
 #[path = "support/tools.rs"]
 mod tools;
-use tools::{assert_decodes_cleanly, run};
+use tools::{assert_decodes_cleanly, probe_packets, run};
 
 /// 90 kHz: the demuxer's timescale for every track, used for the inputs too so that
 /// timestamps compare exactly.
 const HZ: u32 = 90_000;
 
-/// xorshift64*: deterministic sizes and payloads without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 // ---------------------------------------------------------------------------------
 // Driving the demuxer
@@ -329,54 +317,9 @@ fn ffmpeg_ts(name: &str, sample_rate: u32, video_args: &[&str]) -> (PathBuf, Vec
     (path, ts)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Probed {
-    pts: i64,
-    dts: i64,
-    size: i64,
-    /// Byte offset of the packet its PES starts in; `None` for the later frames of an
-    /// audio PES.
-    pos: Option<i64>,
-    keyframe: bool,
-}
-
-/// ffprobe's video and audio packets of a file.
-fn ffprobe(path: &std::path::Path) -> (Vec<Probed>, Vec<Probed>) {
-    let (out, _) = run(
-        "ffprobe",
-        &[
-            "-v",
-            "error",
-            "-show_entries",
-            "packet=codec_type,pts,dts,size,pos,flags",
-            "-of",
-            "csv=p=0",
-            path.to_str().unwrap(),
-        ],
-    );
-    let (mut video, mut audio) = (Vec::new(), Vec::new());
-    for line in out.lines().filter(|l| !l.trim().is_empty()) {
-        let f: Vec<&str> = line.split(',').collect();
-        let number = |i: usize| f[i].parse::<i64>().ok();
-        let packet = Probed {
-            pts: number(1).unwrap_or_else(|| panic!("no pts: {line}")),
-            dts: number(2).unwrap_or_else(|| panic!("no dts: {line}")),
-            size: number(3).unwrap(),
-            pos: number(4),
-            keyframe: f[5].starts_with('K'),
-        };
-        match f[0] {
-            "video" => video.push(packet),
-            "audio" => audio.push(packet),
-            other => panic!("unexpected stream {other}"),
-        }
-    }
-    (video, audio)
-}
-
 /// Demuxes an FFmpeg file and holds it against ffprobe's view of the same file.
 fn against_ffprobe(path: &std::path::Path, ts: &[u8], codec: VideoCodec, sample_rate: u32) {
-    let (probed_video, probed_audio) = ffprobe(path);
+    let (probed_video, probed_audio) = probe_packets(path);
     let (events, stats) = demux_in_pieces(ts, SRT);
     let (video_tracks, video) = of_track(&events, TrackId::VIDEO);
     let (audio_tracks, audio) = of_track(&events, TrackId::AUDIO);
@@ -476,7 +419,7 @@ fn against_ffprobe(path: &std::path::Path, ts: &[u8], codec: VideoCodec, sample_
     let again = path.with_extension("remux.ts");
     std::fs::write(&again, remuxed).unwrap();
     assert_decodes_cleanly(&again);
-    let (revideo, reaudio) = ffprobe(&again);
+    let (revideo, reaudio) = probe_packets(&again);
     assert_eq!((revideo.len(), reaudio.len()), (video.len(), audio.len()));
 }
 

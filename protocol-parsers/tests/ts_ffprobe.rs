@@ -25,10 +25,10 @@ mod flv_file;
 #[path = "support/tools.rs"]
 mod tools;
 use flv_file::demux_flv;
-use tools::{assert_decodes_cleanly, require, run};
+use tools::{assert_decodes_cleanly, fields, probe_packets, require, run};
 
 /// ADTS header bytes the muxer puts in front of every raw AAC frame.
-const ADTS_HEADER: u64 = 7;
+const ADTS_HEADER: i64 = 7;
 
 /// The 1080p30 H.264 High (B-frames) + AAC clip that the server's tests use, made once
 /// per checkout by `tools/make-test-media.sh` in `target/test-media/`.
@@ -55,58 +55,6 @@ fn test_media(seconds: u32) -> PathBuf {
     assert!(status.success(), "make-test-media.sh failed");
     std::fs::rename(&partial, &path).expect("rename test media");
     path
-}
-
-/// `key=value` fields of one line of `-of csv=p=0:nk=0` output.
-fn fields(line: &str) -> std::collections::HashMap<&str, &str> {
-    line.split(',')
-        .filter_map(|kv| kv.split_once('='))
-        .collect()
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Packet {
-    pts: i64,
-    dts: i64,
-    keyframe: bool,
-    size: u64,
-}
-
-/// Video and audio packets of a file, each in file order.
-fn packets(path: &Path) -> (Vec<Packet>, Vec<Packet>) {
-    let (out, _) = run(
-        "ffprobe",
-        &[
-            "-v",
-            "error",
-            "-show_entries",
-            "packet=codec_type,pts,dts,flags,size",
-            "-of",
-            "csv=p=0:nk=0",
-            path.to_str().unwrap(),
-        ],
-    );
-    let (mut video, mut audio) = (Vec::new(), Vec::new());
-    for line in out.lines().filter(|l| !l.is_empty()) {
-        let f = fields(line);
-        let number = |key: &str| -> i64 {
-            f.get(key)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("packet without {key}: {line}"))
-        };
-        let packet = Packet {
-            pts: number("pts"),
-            dts: number("dts"),
-            keyframe: f["flags"].starts_with('K'),
-            size: number("size") as u64,
-        };
-        match f["codec_type"] {
-            "video" => video.push(packet),
-            "audio" => audio.push(packet),
-            other => panic!("unexpected stream type {other}"),
-        }
-    }
-    (video, audio)
 }
 
 /// Checks the file's own structure: sync bytes, and per-PID continuity counters that
@@ -195,8 +143,8 @@ fn ffprobe_and_ffmpeg_read_back_every_frame_of_the_clip() {
     );
 
     // Every packet, per stream and in order: FLV milliseconds are 90 TS ticks.
-    let (src_video, src_audio) = packets(&clip);
-    let (ts_video, ts_audio) = packets(&path);
+    let (src_video, src_audio) = probe_packets(&clip);
+    let (ts_video, ts_audio) = probe_packets(&path);
     assert_eq!(
         src_video.len(),
         frames.iter().filter(|f| f.track == TrackId::VIDEO).count()
@@ -212,13 +160,14 @@ fn ffprobe_and_ffmpeg_read_back_every_frame_of_the_clip() {
         assert_eq!((got.pts, got.dts, got.keyframe), want, "video packet {i}");
     }
     for (i, (got, src)) in ts_audio.iter().zip(&src_audio).enumerate() {
-        let want = Packet {
-            pts: src.pts * 90,
-            dts: src.dts * 90,
-            keyframe: src.keyframe,
-            size: src.size + ADTS_HEADER,
-        };
-        assert_eq!(*got, want, "audio packet {i}");
+        let want = (
+            src.pts * 90,
+            src.dts * 90,
+            src.keyframe,
+            src.size + ADTS_HEADER,
+        );
+        let got = (got.pts, got.dts, got.keyframe, got.size);
+        assert_eq!(got, want, "audio packet {i}");
     }
     // The video payload grows only by start codes (same size as 4-byte lengths), the
     // AUD and the in-band parameter sets of each keyframe.
@@ -252,15 +201,15 @@ fn audio_only_stream_reads_back_with_pcr_on_audio() {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ts_ffprobe_audio.ts");
     std::fs::write(&path, &ts).expect("write .ts");
 
-    let (src_video, src_audio) = packets(&clip);
+    let (src_video, src_audio) = probe_packets(&clip);
     assert!(!src_video.is_empty());
-    let (ts_video, ts_audio) = packets(&path);
+    let (ts_video, ts_audio) = probe_packets(&path);
     assert!(ts_video.is_empty());
-    let want: Vec<(i64, u64)> = src_audio
+    let want: Vec<(i64, i64)> = src_audio
         .iter()
         .map(|p| (p.pts * 90, p.size + ADTS_HEADER))
         .collect();
-    let got: Vec<(i64, u64)> = ts_audio.iter().map(|p| (p.pts, p.size)).collect();
+    let got: Vec<(i64, i64)> = ts_audio.iter().map(|p| (p.pts, p.size)).collect();
     assert_eq!(got, want);
     assert_decodes_cleanly(&path);
 }
@@ -404,7 +353,7 @@ fn hevc_reads_back_with_parameter_sets_from_the_record() {
             .any(|l| l == "codec_name=hevc,width=640,height=360"),
         "{streams}"
     );
-    let (video, _) = packets(&path);
+    let (video, _) = probe_packets(&path);
     let got: Vec<(i64, i64, bool)> = video.iter().map(|p| (p.pts, p.dts, p.keyframe)).collect();
     let want: Vec<(i64, i64, bool)> = units
         .iter()

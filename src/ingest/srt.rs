@@ -340,7 +340,7 @@ impl SrtWorker {
 
     /// Applies the connection's events and sends what it queued; forgets it once closed.
     pub(crate) async fn drive(&self, id: u32, peer: &Rc<RefCell<Peer>>) {
-        let (transmits, destination, closed) = {
+        let (transmits, to, closed) = {
             let mut guard = peer.borrow_mut();
             let peer = &mut *guard;
             while let Some(event) = peer.conn.poll_event() {
@@ -363,7 +363,7 @@ impl SrtWorker {
             (transmits, peer.conn.peer(), peer.closed.is_some())
         };
         for pieces in transmits {
-            self.send(pieces, destination).await;
+            self.send(pieces, to).await;
         }
         if closed {
             self.forget(id);

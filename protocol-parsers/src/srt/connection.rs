@@ -356,8 +356,7 @@ impl Connection {
 
     fn send_full_ack(&mut self, now: Instant) {
         self.ack_number = self.ack_number.wrapping_add(1).max(1);
-        let elapsed = now.saturating_duration_since(self.rate_window.0);
-        let (packets_per_second, bytes_per_second) = self.rates(now, elapsed);
+        let (packets_per_second, bytes_per_second) = self.rates();
         let ack = Ack {
             number: self.ack_number,
             last: self.receiver.ack_seq(),
@@ -381,7 +380,8 @@ impl Connection {
         self.send_control(now, Control::Ack(ack));
     }
 
-    fn rates(&self, _now: Instant, _elapsed: Duration) -> (u32, u32) {
+    /// The receive rate of the last second, in packets and bytes per second.
+    fn rates(&self) -> (u32, u32) {
         let bps = self.stats.receive_rate_bps;
         let bytes = (bps / 8).min(u64::from(u32::MAX)) as u32;
         let packets = (bytes / 1316).max(1);
