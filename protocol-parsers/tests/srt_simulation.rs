@@ -157,10 +157,15 @@ struct Outcome {
     recovered: u64,
     dropped: u64,
     lost: u64,
+    /// Full ACKs the receiver sent.
+    full_acks: u64,
+    /// The receiver's RTT estimate at the end, from ACK/ACKACK pairs.
+    rtt_us: u32,
 }
 
-/// Sends `packets` payloads at 1000 packets/s (about 10.5 Mbit/s) over `link`.
-fn simulate(seed: u64, link: Link, latency: Duration, packets: u32) -> Outcome {
+/// Sends `packets` payloads of 1316 bytes, `per_ms` of them each millisecond
+/// (1 per ms is about 10.5 Mbit/s), over `link`.
+fn simulate(seed: u64, link: Link, latency: Duration, packets: u32, per_ms: u32) -> Outcome {
     // Any origin will do: the simulation only ever adds virtual time to it.
     #[allow(clippy::disallowed_methods)]
     let origin = Instant::now();
@@ -212,11 +217,14 @@ fn simulate(seed: u64, link: Link, latency: Duration, packets: u32) -> Outcome {
     let mut wire = Wire::default();
     let mut delivered = Vec::new();
     let mut now = origin;
-    let end = origin + Duration::from_millis(u64::from(packets)) + latency + Duration::from_secs(3);
+    let sending = Duration::from_millis(u64::from(packets.div_ceil(per_ms)));
+    let end = origin + sending + latency + Duration::from_secs(3);
     let mut next_payload = 0u32;
     while now < end {
-        if next_payload < packets && now >= origin + Duration::from_millis(u64::from(next_payload))
-        {
+        for _ in 0..per_ms {
+            if next_payload == packets {
+                break;
+            }
             let mut payload = BytesMut::zeroed(1316);
             payload[..4].copy_from_slice(&next_payload.to_be_bytes());
             sender.send(now, payload.freeze());
@@ -267,6 +275,8 @@ fn simulate(seed: u64, link: Link, latency: Duration, packets: u32) -> Outcome {
         recovered: rx.receive.recovered,
         dropped: rx.receive.dropped,
         lost: rx.receive.lost,
+        full_acks: rx.acks_sent,
+        rtt_us: rx.rtt_us,
     }
 }
 
@@ -284,7 +294,7 @@ fn a_clean_link_delivers_everything_in_order() {
         delay: Duration::from_millis(20),
         jitter: Duration::ZERO,
     };
-    let outcome = simulate(1, link, Duration::from_millis(120), 3000);
+    let outcome = simulate(1, link, Duration::from_millis(120), 3000, 1);
     assert_eq!(outcome.delivered, (0..outcome.sent).collect::<Vec<_>>());
     assert_eq!(outcome.retransmitted, 0);
 }
@@ -296,7 +306,7 @@ fn five_percent_loss_with_reordering_loses_nothing_at_120_ms() {
         delay: Duration::from_millis(20),
         jitter: Duration::from_millis(5),
     };
-    let outcome = simulate(2, link, Duration::from_millis(120), 5000);
+    let outcome = simulate(2, link, Duration::from_millis(120), 5000, 1);
     assert_in_order(&outcome);
     assert!(outcome.lost > 100, "the link lost {} packets", outcome.lost);
     assert!(outcome.retransmitted >= outcome.lost);
@@ -312,7 +322,7 @@ fn ten_percent_loss_recovers_almost_everything_and_drops_the_rest_cleanly() {
         delay: Duration::from_millis(20),
         jitter: Duration::from_millis(5),
     };
-    let outcome = simulate(3, link, Duration::from_millis(120), 5000);
+    let outcome = simulate(3, link, Duration::from_millis(120), 5000, 1);
     assert_in_order(&outcome);
     let missing = outcome.sent as usize - outcome.delivered.len();
     assert_eq!(
@@ -329,4 +339,30 @@ fn ten_percent_loss_recovers_almost_everything_and_drops_the_rest_cleanly() {
         outcome.retransmitted
     );
     assert!(outcome.recovered + outcome.dropped >= outcome.lost);
+}
+
+/// At 64 packets per millisecond (about 670 Mbit/s) every burst ends on a light
+/// ACK; full ACKs (the only ones ACKACK answers, so the only source of RTT) must
+/// still go out every 10 ms.
+#[test]
+fn light_acks_at_high_rates_do_not_suppress_full_acks() {
+    let link = Link {
+        loss_percent: 0,
+        delay: Duration::from_millis(20),
+        jitter: Duration::ZERO,
+    };
+    let outcome = simulate(4, link, Duration::from_millis(120), 64 * 500, 64);
+    assert_eq!(outcome.delivered, (0..outcome.sent).collect::<Vec<_>>());
+    // 500 ms of sending: one full ACK per 10 ms while data flows.
+    assert!(
+        outcome.full_acks >= 45,
+        "only {} full ACKs in 500 ms of data",
+        outcome.full_acks
+    );
+    // 20 ms each way.
+    assert!(
+        (38_000..=45_000).contains(&outcome.rtt_us),
+        "RTT {} us over a 40 ms round trip",
+        outcome.rtt_us
+    );
 }

@@ -146,6 +146,7 @@ pub struct Connection {
     rtt_var_us: u32,
     ack_number: u32,
     acks: VecDeque<(u32, Instant)>,
+    /// What the last full ACK acknowledged (light ACKs do not count).
     last_ack_seq: SeqNo,
     last_full_ack: Instant,
     packets_since_ack: u32,
@@ -388,9 +389,11 @@ impl Connection {
         (packets, bytes)
     }
 
+    /// A light ACK frees the sender's buffer between full ACKs. It leaves
+    /// `last_ack_seq` alone: that tracks full ACKs, the only ones that carry the
+    /// link statistics and that ACKACK answers (the RTT measurement).
     fn send_light_ack(&mut self, now: Instant) {
         self.packets_since_ack = 0;
-        self.last_ack_seq = self.receiver.ack_seq();
         self.send_control(
             now,
             Control::Ack(Ack {
