@@ -27,6 +27,8 @@ pub struct ServerContext {
     pub segmenting: Arc<Segmenting>,
     pub player: crate::outputs::player::PlayerAssets,
     pub http_idle: Duration,
+    /// SRT connections' counters, posted by each core once a second.
+    pub srt: crate::ingest::srt_board::SrtBoard,
 }
 
 /// Runs the server until SIGINT or SIGTERM. `path` is where admin API changes are
@@ -106,6 +108,7 @@ pub fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), Strin
                 .idle_timeout_seconds
                 .max((config.hls.segment_seconds * 3.0).ceil() as u64 + 1),
         ),
+        srt: Default::default(),
     });
     // Outputs are queued on the workers' job queues; they start with the workers.
     for stream in &config.streams {
@@ -174,9 +177,9 @@ async fn worker_main(
     jobs: Option<Arc<JobQueue>>,
     srt_latency: Duration,
 ) {
-    if let Some((_, rtmp, rtmps, http, srt)) = listeners {
-        compio::runtime::spawn(crate::ingest::srt::run(srt, Arc::clone(&ctx), srt_latency))
-            .detach();
+    if let Some((core, rtmp, rtmps, http, srt)) = listeners {
+        let srt = crate::ingest::srt::run(srt, core, Arc::clone(&ctx), srt_latency);
+        compio::runtime::spawn(srt).detach();
         if let Some((listener, tls)) = rtmps {
             compio::runtime::spawn(rtmp_accept_loop(listener, Some(tls), Arc::clone(&ctx)))
                 .detach();

@@ -69,26 +69,6 @@ fn checked_config(server: &Manifold) -> String {
     String::from_utf8_lossy(&check.stdout).into_owned()
 }
 
-fn promtool_check(metrics: &str) {
-    common::require("promtool");
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start promtool");
-    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), metrics.as_bytes())
-        .expect("feed promtool");
-    let out = child.wait_with_output().expect("promtool");
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}\n--- metrics ---\n{metrics}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Average payload bitrate of a file, from its packets (what the ingest gauge counts).
 fn file_bitrate(path: &std::path::Path) -> f64 {
     let packets = ffprobe::file_packets(path);
@@ -135,7 +115,7 @@ fn metrics_pass_promtool_carry_the_spec_names_and_measure_bitrates() {
             .then_some(m)
         },
     );
-    promtool_check(&metrics);
+    common::promtool_check(&metrics);
     let up = "{stream=\"main\",output=\"up\"}";
     let dead = "{stream=\"main\",output=\"dead\"}";
     for series in [

@@ -291,6 +291,19 @@ fn srt_live_transmit_reads_the_stream_frame_for_frame() {
             .log
             .wait_for_line(&["SRT reader connected"], Duration::from_secs(10));
         let mut publisher = publish(clip(), &server.rtmp_url("K"));
+        // The monitoring export shows the reader and what was sent to it.
+        wait_for(
+            "the reader in the admin API",
+            Duration::from_secs(10),
+            || {
+                let view = server.api("GET", "/api/v1/streams/main", None).json();
+                let reader = view["srt"].as_array()?.first()?.clone();
+                (view["viewers"]["srt"] == 1
+                    && reader["role"] == "read"
+                    && reader["sent"]["packets"].as_u64()? > 100)
+                    .then_some(())
+            },
+        );
         let status = wait_exit(
             &mut publisher,
             "ffmpeg RTMP publish",
@@ -427,6 +440,29 @@ fn garbage_and_a_handshake_flood_leave_a_live_stream_alone() {
         rss_after < rss_before + 64 * 1024,
         "memory grew from {rss_before} KiB to {rss_after} KiB under a handshake flood"
     );
+    // The monitoring export counts the garbage (the kernel may drop some of the
+    // burst before Manifold reads it) and still shows the publisher, unharmed.
+    let srt = wait_for("the garbage counted", Duration::from_secs(5), || {
+        let srt = server.api("GET", "/api/v1/srt", None).json();
+        let refused = &srt["refused"];
+        let garbage =
+            refused["malformed_datagrams"].as_u64()? + refused["unknown_destination"].as_u64()?;
+        (garbage >= 100).then_some(srt)
+    });
+    let connections = srt["connections"].as_array().expect("connections");
+    assert_eq!(connections.len(), 1, "{srt}");
+    assert_eq!(connections[0]["stream"], "main");
+    assert_eq!(connections[0]["role"], "publish");
+    assert!(connections[0]["received"]["packets"].as_u64() > Some(100));
+    let metrics = common::http::request(server.admin_port, "GET", "/metrics", &[], None).body;
+    common::promtool_check(&metrics);
+    for series in [
+        "manifold_srt_received_packets_total{stream=\"main\",role=\"publish\",remote=\"127.0.0.1:",
+        "manifold_srt_rtt_seconds{stream=\"main\",role=\"publish\"",
+        "manifold_srt_refused_total{reason=\"unknown_destination\"}",
+    ] {
+        assert!(metrics.contains(series), "no {series} in\n{metrics}");
+    }
     assert!(
         publisher.try_wait().expect("try_wait").is_none(),
         "the publisher was cut off"

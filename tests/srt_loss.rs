@@ -151,6 +151,16 @@ fn five_percent_loss_each_way_at_120_ms_does_as_well_as_libsrt() {
         relay.port
     );
     let mut publisher = common::publish_mpegts(clip(), &url);
+    // The monitoring export shows the losses and their recovery while it runs.
+    common::wait_for(
+        "recovered packets in the admin API",
+        Duration::from_secs(20),
+        || {
+            let view = server.api("GET", "/api/v1/streams/main", None).json();
+            let received = view["srt"].as_array()?.first()?["received"].clone();
+            (received["lost"].as_u64()? > 0 && received["recovered"].as_u64()? > 0).then_some(())
+        },
+    );
     let status = wait_exit(
         &mut publisher,
         "ffmpeg over a lossy link",

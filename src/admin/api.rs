@@ -24,6 +24,8 @@ pub struct StreamView {
     /// HLS/DASH segmenting of the source rendition; `null` when nothing is segmented.
     pub hls: Option<HlsView>,
     pub viewers: ViewersView,
+    /// SRT connections of this stream (its publisher and its readers).
+    pub srt: Vec<super::srt_view::SrtConnectionView>,
 }
 
 /// One rendition's HLS/DASH segmenting.
@@ -106,6 +108,7 @@ pub struct RenditionView {
 #[derive(Debug, Serialize)]
 pub struct ViewersView {
     pub rtmp: u32,
+    pub srt: u32,
     pub total: u32,
 }
 
@@ -272,10 +275,17 @@ pub fn stream_view(
             .iter()
             .map(|o| output_view(o, sampler, snapshot.live))
             .collect(),
-        // Filled by the caller, which knows the segmenter.
+        // Filled by the caller, which knows the segmenter and the SRT board.
         hls: None,
+        srt: Vec::new(),
         viewers: ViewersView {
             rtmp,
+            srt: snapshot
+                .viewers
+                .iter()
+                .filter(|(p, _)| *p == "srt")
+                .map(|(_, n)| n)
+                .sum(),
             total: snapshot.viewers.iter().map(|(_, n)| n).sum(),
         },
     }

@@ -8,6 +8,8 @@ pub mod process;
 mod prometheus;
 mod router;
 mod sampler;
+mod srt_metrics;
+mod srt_view;
 mod sse;
 mod store;
 

@@ -16,28 +16,30 @@ use std::fmt::Write;
 
 use super::api::{OutputView, StreamView};
 use super::process::ProcessStats;
+use super::srt_view::SrtView;
 use crate::outputs::OutputState;
 
 /// Everything one scrape reports.
 pub struct Scrape<'a> {
     pub streams: &'a [StreamView],
+    pub srt: &'a SrtView,
     pub process: ProcessStats,
     pub start_time_seconds: f64,
 }
 
 #[derive(Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     Gauge,
     Counter,
 }
 
 /// Writes metric families: `# HELP`, `# TYPE`, then every sample of the family.
-struct Text {
+pub(super) struct Text {
     out: String,
 }
 
 impl Text {
-    fn family(&mut self, name: &str, kind: Kind, help: &str) {
+    pub(super) fn family(&mut self, name: &str, kind: Kind, help: &str) {
         let kind = match kind {
             Kind::Gauge => "gauge",
             Kind::Counter => "counter",
@@ -45,7 +47,7 @@ impl Text {
         let _ = write!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
     }
 
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl Value) {
+    pub(super) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl Value) {
         self.out.push_str(name);
         if !labels.is_empty() {
             self.out.push('{');
@@ -78,7 +80,7 @@ fn escape_into(out: &mut String, value: &str) {
     }
 }
 
-trait Value {
+pub(super) trait Value {
     fn write(self, out: &mut String);
 }
 
@@ -213,11 +215,13 @@ pub fn render(scrape: &Scrape<'_>) -> String {
 
     t.family("manifold_viewers", Kind::Gauge, "Pull viewers by protocol");
     for s in scrape.streams {
-        t.sample(
-            "manifold_viewers",
-            &[("stream", &s.name), ("protocol", "rtmp")],
-            u64::from(s.viewers.rtmp),
-        );
+        for (protocol, viewers) in [("rtmp", s.viewers.rtmp), ("srt", s.viewers.srt)] {
+            t.sample(
+                "manifold_viewers",
+                &[("stream", &s.name), ("protocol", protocol)],
+                u64::from(viewers),
+            );
+        }
     }
 
     per_output(
@@ -423,6 +427,8 @@ pub fn render(scrape: &Scrape<'_>) -> String {
             *bytes,
         );
     }
+
+    super::srt_metrics::render(t, scrape.srt);
 
     let p = scrape.process;
     t.family(

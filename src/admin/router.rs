@@ -12,6 +12,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
 use super::api::{self, StreamView};
+use super::srt_view::SrtView;
 use super::{AdminState, control, process, prometheus, sse};
 use crate::secret::constant_time_eq;
 
@@ -153,6 +154,10 @@ async fn route(state: &AdminState, request: Request<Incoming>) -> ApiResult {
     let rest = segments.get(2..).unwrap_or_default();
     match (rest, method) {
         (["streams"], Method::GET) => Ok(json(StatusCode::OK, &stream_views(state, None))),
+        (["srt"], Method::GET) => Ok(json(
+            StatusCode::OK,
+            &SrtView::of(&state.ctx.srt.read(), Instant::now()),
+        )),
         (["streams", name], Method::GET) => stream_views(state, Some(name))
             .pop()
             .map(|view| json(StatusCode::OK, &view))
@@ -224,6 +229,7 @@ pub fn stream_views(state: &AdminState, only: Option<&str>) -> Vec<StreamView> {
     }
     let sampler = state.sampler.borrow();
     let store = state.store.borrow();
+    let srt = SrtView::of(&ctx.srt.read(), now);
     ctx.registry
         .list()
         .into_iter()
@@ -243,6 +249,12 @@ pub fn stream_views(state: &AdminState, only: Option<&str>) -> Vec<StreamView> {
                 .segmenting
                 .find(stream.name())
                 .map(|r| api::HlsView::of(&r, now));
+            view.srt = srt
+                .connections
+                .iter()
+                .filter(|c| c.stream == view.name)
+                .cloned()
+                .collect();
             view
         })
         .collect()
@@ -250,8 +262,10 @@ pub fn stream_views(state: &AdminState, only: Option<&str>) -> Vec<StreamView> {
 
 fn metrics(state: &AdminState) -> Response<Body> {
     let streams = stream_views(state, None);
+    let srt = SrtView::of(&state.ctx.srt.read(), Instant::now());
     let text = prometheus::render(&prometheus::Scrape {
         streams: &streams,
+        srt: &srt,
         process: process::read(),
         start_time_seconds: state.start_time_seconds,
     });

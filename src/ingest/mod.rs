@@ -3,6 +3,7 @@
 
 pub mod rtmp;
 pub mod srt;
+pub mod srt_board;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

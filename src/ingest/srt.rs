@@ -4,7 +4,7 @@
 //! MPEG-TS demuxer into the stream; readers get the stream muxed back to MPEG-TS
 //! (`outputs::srt_out`).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -21,6 +21,7 @@ use protocol_parsers::srt::{
     Mode, Packet, RejectReason, SrtEvent, destination,
 };
 
+use super::srt_board::{ConnectionReport, CoreReport, Refused, SrtRole};
 use crate::server::ServerContext;
 use crate::stream::{Origin, PublishError, PublisherGuard, Stream, Subscriber, ViewerGuard};
 
@@ -30,6 +31,8 @@ const RECEIVE_BUFFER: usize = 2048;
 const MAX_CONNECTIONS: usize = 4096;
 /// How often timers are checked: the ACK period.
 const TICK: Duration = Duration::from_millis(10);
+/// Ticks between two reports to the admin server's board (one second).
+const TICKS_PER_REPORT: u32 = 100;
 
 pub(crate) enum Role {
     Publishing {
@@ -47,18 +50,12 @@ pub(crate) enum Role {
 pub(crate) struct Peer {
     pub conn: Connection,
     pub role: Role,
+    /// For the admin server: the stream, what the peer does with it, since when.
+    pub stream: String,
+    pub kind: SrtRole,
+    pub since: Instant,
     /// Why it ended, once it has.
     pub closed: Option<String>,
-}
-
-/// Datagrams and handshakes refused on this core, for logs and tests.
-#[derive(Debug, Default)]
-pub struct SrtCounters {
-    pub malformed: Cell<u64>,
-    pub unknown_destination: Cell<u64>,
-    pub spoofed: Cell<u64>,
-    pub handshakes_ignored: Cell<u64>,
-    pub rejected: Cell<u64>,
 }
 
 pub struct SrtWorker {
@@ -69,11 +66,18 @@ pub struct SrtWorker {
     callers: RefCell<HashMap<(SocketAddr, u32), u32>>,
     pub(crate) ctx: Arc<ServerContext>,
     latency: Duration,
-    pub counters: SrtCounters,
+    /// This worker's index: its slot on the admin board.
+    core: usize,
+    refused: RefCell<Refused>,
 }
 
-/// Serves SRT on `socket` until the worker ends.
-pub async fn run(socket: std::net::UdpSocket, ctx: Arc<ServerContext>, latency: Duration) {
+/// Serves SRT on `socket` until the worker ends; `core` is the worker's index.
+pub async fn run(
+    socket: std::net::UdpSocket,
+    core: usize,
+    ctx: Arc<ServerContext>,
+    latency: Duration,
+) {
     let socket = match UdpSocket::from_std(socket) {
         Ok(socket) => socket,
         Err(e) => {
@@ -90,16 +94,23 @@ pub async fn run(socket: std::net::UdpSocket, ctx: Arc<ServerContext>, latency: 
         callers: RefCell::new(HashMap::new()),
         ctx,
         latency,
-        counters: SrtCounters::default(),
+        core,
+        refused: RefCell::default(),
     });
     compio::runtime::spawn(timers(Rc::clone(&worker))).detach();
     worker.receive().await;
 }
 
 async fn timers(worker: Rc<SrtWorker>) {
+    let mut ticks = 0u32;
     loop {
         compio::time::sleep(TICK).await;
         let now = Instant::now();
+        ticks += 1;
+        if ticks == TICKS_PER_REPORT {
+            ticks = 0;
+            worker.report();
+        }
         let due: Vec<(u32, Rc<RefCell<Peer>>)> = worker
             .peers
             .borrow()
@@ -115,6 +126,34 @@ async fn timers(worker: Rc<SrtWorker>) {
 }
 
 impl SrtWorker {
+    /// Posts this core's counters and connections to the admin board.
+    fn report(&self) {
+        let connections = self
+            .peers
+            .borrow()
+            .values()
+            .map(|peer| {
+                let peer = peer.borrow();
+                ConnectionReport {
+                    stream: peer.stream.clone(),
+                    role: peer.kind,
+                    remote: peer.conn.peer(),
+                    since: peer.since,
+                    stats: peer.conn.stats(),
+                }
+            })
+            .collect();
+        let report = CoreReport {
+            refused: *self.refused.borrow(),
+            connections,
+        };
+        self.ctx.srt.post(self.core, report);
+    }
+
+    fn refuse(&self, count: impl FnOnce(&mut Refused) -> &mut u64) {
+        *count(&mut self.refused.borrow_mut()) += 1;
+    }
+
     async fn receive(self: &Rc<Self>) {
         loop {
             let buffer = BytesMut::with_capacity(RECEIVE_BUFFER);
@@ -134,7 +173,7 @@ impl SrtWorker {
 
     async fn on_datagram(self: &Rc<Self>, now: Instant, from: SocketAddr, datagram: Bytes) {
         let Some(dest) = destination(&datagram) else {
-            bump(&self.counters.malformed);
+            self.refuse(|r| &mut r.malformed);
             return;
         };
         if dest == 0 {
@@ -142,18 +181,18 @@ impl SrtWorker {
             return;
         }
         let Some(peer) = self.peers.borrow().get(&dest).cloned() else {
-            bump(&self.counters.unknown_destination);
+            self.refuse(|r| &mut r.unknown_destination);
             return;
         };
         {
             let mut peer = peer.borrow_mut();
             if peer.conn.peer() != from {
                 // Addressed to a connection from another address: spoofed or stale.
-                bump(&self.counters.spoofed);
+                self.refuse(|r| &mut r.spoofed);
                 return;
             }
             if let Err(e) = peer.conn.handle_input(now, datagram) {
-                bump(&self.counters.malformed);
+                self.refuse(|r| &mut r.malformed);
                 tracing::debug!(%from, error = %e, "malformed SRT datagram dropped");
             }
         }
@@ -164,7 +203,7 @@ impl SrtWorker {
         let packet = match Packet::parse(datagram.clone()) {
             Ok(Packet::Control(packet)) => packet,
             _ => {
-                bump(&self.counters.handshakes_ignored);
+                self.refuse(|r| &mut r.handshakes_ignored);
                 return;
             }
         };
@@ -182,7 +221,7 @@ impl SrtWorker {
         match self.listener.handle(now, from, &packet) {
             ListenerOutput::Reply(reply) => self.send(vec![reply], from).await,
             ListenerOutput::Ignore(why) => {
-                bump(&self.counters.handshakes_ignored);
+                self.refuse(|r| &mut r.handshakes_ignored);
                 tracing::debug!(%from, why, "SRT handshake ignored");
             }
             ListenerOutput::Request(request) => self.accept(now, *request).await,
@@ -196,7 +235,7 @@ impl SrtWorker {
         reason: RejectReason,
         why: &str,
     ) {
-        bump(&self.counters.rejected);
+        self.refuse(|r| &mut r.rejected);
         tracing::warn!(peer = %request.peer, ?reason, why, "SRT caller rejected");
         self.send(vec![request.reject(now, reason)], request.peer)
             .await;
@@ -238,16 +277,18 @@ impl SrtWorker {
                 return self.reject(now, &request, reason, why).await;
             }
         };
-        let role = match wanted.mode {
+        let (role, stream) = match wanted.mode {
             Mode::Publish => {
                 match registry.publish(&wanted.app, &wanted.name, Origin::new("srt", request.peer))
                 {
                     Ok(guard) => {
                         super::publisher_joined(&self.ctx, &guard, request.peer, "srt");
-                        Role::Publishing {
+                        let name = guard.stream().name().to_owned();
+                        let role = Role::Publishing {
                             guard,
                             demuxer: Box::new(TsDemuxer::new()),
-                        }
+                        };
+                        (role, name)
                     }
                     Err(e) => {
                         let reason = match e {
@@ -275,7 +316,7 @@ impl SrtWorker {
                 }
             },
         };
-        let id = self.register(now, &request, role, encryption);
+        let id = self.register(now, &request, role, (stream, SrtRole::Publish), encryption);
         let peer = self.peers.borrow().get(&id).cloned();
         if let Some(peer) = peer {
             self.drive(id, &peer).await;
@@ -295,7 +336,8 @@ impl SrtWorker {
             subscriber: Arc::clone(&subscriber),
             _viewer: viewer,
         };
-        let id = self.register(now, &request, role, encryption);
+        let name = (stream.name().to_owned(), SrtRole::Read);
+        let id = self.register(now, &request, role, name, encryption);
         tracing::info!(peer = %request.peer, stream = stream.name(), "SRT reader connected");
         let peer = self.peers.borrow().get(&id).cloned();
         if let Some(peer) = peer {
@@ -311,6 +353,7 @@ impl SrtWorker {
         now: Instant,
         request: &ConnectRequest,
         role: Role,
+        (stream, kind): (String, SrtRole),
         encryption: Option<Encryption>,
     ) -> u32 {
         let mut peers = self.peers.borrow_mut();
@@ -329,6 +372,9 @@ impl SrtWorker {
             Rc::new(RefCell::new(Peer {
                 conn,
                 role,
+                stream,
+                kind,
+                since: now,
                 closed: None,
             })),
         );
@@ -435,8 +481,4 @@ fn deliver(guard: &PublisherGuard, demuxer: &mut TsDemuxer) -> Result<(), String
         }
     }
     Ok(())
-}
-
-fn bump(counter: &Cell<u64>) {
-    counter.set(counter.get() + 1);
 }

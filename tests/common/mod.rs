@@ -606,3 +606,24 @@ static TEST_MEDIA_10S: OnceLock<PathBuf> = OnceLock::new();
 pub fn clip() -> &'static Path {
     TEST_MEDIA_10S.get_or_init(|| test_media(10))
 }
+
+/// `promtool check metrics` must accept `metrics`.
+pub fn promtool_check(metrics: &str) {
+    require("promtool");
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start promtool");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), metrics.as_bytes())
+        .expect("feed promtool");
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n--- metrics ---\n{metrics}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
