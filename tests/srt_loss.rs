@@ -5,121 +5,20 @@
 //! The same relay then carries libsrt to libsrt (srt-live-transmit as listener) for
 //! comparison.
 //!
-//! The link is emulated in user space: this machine's kernel has no `sch_netem`
-//! (`tc qdisc ... netem` fails with "Specified qdisc kind is unknown").
+//! The link is emulated in user space (`common::lossy_relay`): this machine's kernel
+//! has no `sch_netem` (`tc qdisc ... netem` fails with "Specified qdisc kind is
+//! unknown").
 
 mod common;
 
-use std::collections::VecDeque;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use common::frame_match::{intact_video_frames, payload_hashes};
+use common::lossy_relay::LossyRelay;
 use common::{Manifold, clip, require, wait_exit};
-
-/// A UDP relay between one caller and `server`: each datagram is dropped with
-/// probability `loss_percent`, or delivered `delay` later.
-struct LossyRelay {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    dropped: Arc<AtomicU64>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl LossyRelay {
-    fn start(server: SocketAddr, loss_percent: u64, delay: Duration) -> Self {
-        let front = UdpSocket::bind("127.0.0.1:0").expect("bind relay");
-        let back = UdpSocket::bind("127.0.0.1:0").expect("bind relay");
-        front.set_nonblocking(true).expect("nonblocking");
-        back.set_nonblocking(true).expect("nonblocking");
-        let port = front.local_addr().expect("addr").port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let dropped = Arc::new(AtomicU64::new(0));
-        let (stop2, dropped2) = (Arc::clone(&stop), Arc::clone(&dropped));
-        let thread = std::thread::spawn(move || {
-            let mut caller: Option<SocketAddr> = None;
-            let mut queue: VecDeque<(Instant, bool, Vec<u8>)> = VecDeque::new();
-            let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ loss_percent;
-            let mut buf = [0u8; 2048];
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !stop2.load(Ordering::Relaxed) && Instant::now() < deadline {
-                let mut idle = true;
-                for (socket, upstream) in [(&front, true), (&back, false)] {
-                    while let Ok((n, from)) = socket.recv_from(&mut buf) {
-                        idle = false;
-                        if upstream {
-                            caller = Some(from);
-                        }
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        if seed % 1000 < loss_percent * 10 {
-                            dropped2.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                        queue.push_back((Instant::now() + delay, upstream, buf[..n].to_vec()));
-                    }
-                }
-                let now = Instant::now();
-                while queue.front().is_some_and(|(at, _, _)| *at <= now) {
-                    if let Some((_, upstream, datagram)) = queue.pop_front() {
-                        if upstream {
-                            let _ = back.send_to(&datagram, server);
-                        } else if let Some(caller) = caller {
-                            let _ = front.send_to(&datagram, caller);
-                        }
-                    }
-                }
-                if idle {
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-            }
-        });
-        Self {
-            port,
-            stop,
-            dropped,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for LossyRelay {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Per-packet (video?, MD5 of the payload) of a file, in order.
-fn payload_hashes(path: &std::path::Path) -> Vec<(bool, String)> {
-    let mut cmd = Command::new("ffprobe");
-    cmd.args(["-v", "error", "-show_data_hash", "MD5", "-show_entries"])
-        .args(["packet=codec_type,data_hash", "-of", "csv=p=0:nk=0"])
-        .arg(path);
-    let (status, out, err) = common::run_output(cmd, "ffprobe hashes", Duration::from_secs(60));
-    assert!(status.success(), "ffprobe failed: {err}");
-    // ffprobe may print a packet's hash on a line of its own after its codec_type.
-    let mut packets = Vec::new();
-    let mut video = None;
-    for kv in out.lines().flat_map(|line| line.split(',')) {
-        match kv.split_once('=') {
-            Some(("codec_type", t)) => video = Some(t == "video"),
-            Some(("data_hash", h)) => {
-                if let Some(v) = video.take() {
-                    packets.push((v, h.to_owned()));
-                }
-            }
-            _ => {}
-        }
-    }
-    packets
-}
 
 #[test]
 fn five_percent_loss_each_way_at_120_ms_does_as_well_as_libsrt() {
@@ -221,18 +120,6 @@ fn five_percent_loss_each_way_at_120_ms_does_as_well_as_libsrt() {
         ours + 3 >= total,
         "Manifold kept only {ours} of {total} frames intact"
     );
-}
-
-/// Video frames of `received` whose payload equals the source's frame at the same
-/// position (the streams start together; a lost frame shifts nothing in TS or FLV
-/// because frames are matched by their order among intact ones).
-fn intact_video_frames(source: &[(bool, String)], received: &[(bool, String)]) -> usize {
-    let wanted: std::collections::HashSet<&String> =
-        source.iter().filter(|(v, _)| *v).map(|(_, h)| h).collect();
-    received
-        .iter()
-        .filter(|(v, h)| *v && wanted.contains(h))
-        .count()
 }
 
 /// ffmpeg (libsrt caller) through the lossy relay to srt-live-transmit (libsrt

@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 pub mod ffprobe;
+pub mod frame_match;
 pub mod http;
+pub mod lossy_relay;
 pub mod raw_rtmp;
 
 use std::io::{BufRead, BufReader};

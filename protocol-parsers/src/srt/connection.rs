@@ -144,6 +144,8 @@ pub struct Connection {
     encryption: Option<Encryption>,
     rtt_us: u32,
     rtt_var_us: u32,
+    /// An ACKACK has measured the round trip (until then RTT is the 100 ms guess).
+    rtt_measured: bool,
     ack_number: u32,
     acks: VecDeque<(u32, Instant)>,
     /// What the last full ACK acknowledged (light ACKs do not count).
@@ -234,6 +236,7 @@ impl Connection {
             config,
             rtt_us: 100_000,
             rtt_var_us: 50_000,
+            rtt_measured: false,
             ack_number: 0,
             acks: VecDeque::new(),
             last_ack_seq: caller.isn,
@@ -410,6 +413,15 @@ impl Connection {
     }
 
     fn on_rtt_sample(&mut self, sample_us: u32) {
+        if !std::mem::replace(&mut self.rtt_measured, true) {
+            // The first measurement replaces the guess outright, as libsrt does:
+            // smoothing from 100 ms would keep the NAK period (RTT + 4·RTTVar)/2
+            // near 150 ms for the first second, longer than a 120 ms latency, so
+            // a loss whose NAK or retransmission is lost could not be repaired.
+            self.rtt_us = sample_us;
+            self.rtt_var_us = sample_us / 2;
+            return;
+        }
         let rtt = i64::from(self.rtt_us);
         let sample = i64::from(sample_us);
         self.rtt_var_us = ((3 * i64::from(self.rtt_var_us) + (rtt - sample).abs()) / 4) as u32;
