@@ -111,6 +111,12 @@ impl Default for RtmpConfig {
 pub struct SrtConfig {
     pub listen: String,
     pub latency_ms: u32,
+    /// Packets SRT readers get under one key before it is replaced (libsrt's
+    /// `kmrefreshrate`).
+    pub km_refresh_packets: u64,
+    /// Packets before the switch when the next key is announced, and after it when
+    /// the old one is retired (libsrt's `kmpreannounce`).
+    pub km_preannounce_packets: u64,
 }
 
 impl Default for SrtConfig {
@@ -118,6 +124,8 @@ impl Default for SrtConfig {
         Self {
             listen: "0.0.0.0:8890".into(),
             latency_ms: 120,
+            km_refresh_packets: protocol_parsers::srt::DEFAULT_REFRESH_PACKETS,
+            km_preannounce_packets: protocol_parsers::srt::DEFAULT_PREANNOUNCE_PACKETS,
         }
     }
 }
@@ -406,6 +414,22 @@ impl Config {
             return Err(invalid(
                 vec![Seg::Key("srt"), Seg::Key("latency_ms")],
                 format!("{} ms is outside 20..=60000", self.srt.latency_ms),
+            ));
+        }
+        if self.srt.km_refresh_packets < 16 {
+            return Err(invalid(
+                vec![Seg::Key("srt"), Seg::Key("km_refresh_packets")],
+                format!("{} is under 16", self.srt.km_refresh_packets),
+            ));
+        }
+        let most = (self.srt.km_refresh_packets - 1) / 2;
+        if !(1..=most).contains(&self.srt.km_preannounce_packets) {
+            return Err(invalid(
+                vec![Seg::Key("srt"), Seg::Key("km_preannounce_packets")],
+                format!(
+                    "{} is outside 1..={most} (at most half of km_refresh_packets, as libsrt requires)",
+                    self.srt.km_preannounce_packets
+                ),
             ));
         }
         addr("http", "listen", &self.http.listen)?;

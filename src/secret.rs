@@ -15,9 +15,15 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 
 /// 128 random bits from the kernel's CSPRNG, as 32 hex digits.
 pub fn random_token() -> std::io::Result<String> {
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let bytes: [u8; 16] = random_bytes()?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `N` bytes from the kernel's CSPRNG (keys, seeds of key generators).
+pub fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

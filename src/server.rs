@@ -68,7 +68,7 @@ pub fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), Strin
         .listen
         .parse()
         .map_err(|e| format!("srt.listen: {e}"))?;
-    let srt_latency = Duration::from_millis(u64::from(config.srt.latency_ms));
+    let srt_config = config.srt.clone();
     // Bind once here so a busy port is a clear startup error, not a worker's log line.
     let mut listeners = Vec::new();
     for index in 0..workers {
@@ -141,7 +141,8 @@ pub fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), Strin
             .get(index)
             .and_then(|slot| slot.lock().ok()?.take());
         let jobs = spawner.queue(index);
-        async move { worker_main(ctx, listeners, jobs, srt_latency).await }
+        let srt_config = srt_config.clone();
+        async move { worker_main(ctx, listeners, jobs, srt_config).await }
     })
     .map_err(|e| format!("cannot start workers: {e}"))?;
 
@@ -175,10 +176,10 @@ async fn worker_main(
     ctx: Arc<ServerContext>,
     listeners: Option<ListenerSet>,
     jobs: Option<Arc<JobQueue>>,
-    srt_latency: Duration,
+    srt_config: crate::config::SrtConfig,
 ) {
     if let Some((core, rtmp, rtmps, http, srt)) = listeners {
-        let srt = crate::ingest::srt::run(srt, core, Arc::clone(&ctx), srt_latency);
+        let srt = crate::ingest::srt::run(srt, core, Arc::clone(&ctx), srt_config);
         compio::runtime::spawn(srt).detach();
         if let Some((listener, tls)) = rtmps {
             compio::runtime::spawn(rtmp_accept_loop(listener, Some(tls), Arc::clone(&ctx)))

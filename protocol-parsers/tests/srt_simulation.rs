@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use protocol_parsers::Session;
 use protocol_parsers::srt::{
-    ConnectRequest, Connection, ConnectionConfig, Control, ControlPacket, Extension, Handshake,
-    HandshakeKind, Listener, ListenerOutput, Packet, SeqNo, SrtEvent, SrtOptions, ext_flag,
-    srt_flag,
+    Cipher, ConnectRequest, Connection, ConnectionConfig, Control, ControlPacket, Encryption,
+    Extension, Handshake, HandshakeKind, KeyRefresh, Listener, ListenerOutput, Packet, SeqNo,
+    SrtEvent, SrtOptions, ext_flag, srt_flag,
 };
 
 #[path = "support/rng.rs"]
@@ -161,11 +161,27 @@ struct Outcome {
     full_acks: u64,
     /// The receiver's RTT estimate at the end, from ACK/ACKACK pairs.
     rtt_us: u32,
+    /// Key material messages the sender sent (refreshes and retirements) and the
+    /// receiver applied; payloads the receiver had no key for.
+    keys_announced: u64,
+    keys_applied: u64,
+    undecryptable: u64,
 }
+
+const PASSPHRASE: &str = "simulated-passphrase";
 
 /// Sends `packets` payloads of 1316 bytes, `per_ms` of them each millisecond
 /// (1 per ms is about 10.5 Mbit/s), over `link`.
-fn simulate(seed: u64, link: Link, latency: Duration, packets: u32, per_ms: u32) -> Outcome {
+/// With `refresh`, the payloads are AES-128 encrypted and the sender changes keys
+/// on that schedule.
+fn simulate(
+    seed: u64,
+    link: Link,
+    latency: Duration,
+    packets: u32,
+    per_ms: u32,
+    refresh: Option<KeyRefresh>,
+) -> Outcome {
     // Any origin will do: the simulation only ever adds virtual time to it.
     #[allow(clippy::disallowed_methods)]
     let origin = Instant::now();
@@ -182,7 +198,29 @@ fn simulate(seed: u64, link: Link, latency: Duration, packets: u32, per_ms: u32)
         latency,
         ..ConnectionConfig::default()
     };
-    let mut receiver = Connection::accept(&request, config.clone(), None, origin + link.delay);
+    if refresh.is_some() {
+        let random: Vec<u8> = (0..Cipher::random_len(16))
+            .map(|_| rng.next() as u8)
+            .collect();
+        let (_, km) = Cipher::generate(16, PASSPHRASE, &random).expect("key material");
+        request
+            .handshake
+            .extensions
+            .push(Extension::KmReq(Bytes::from(km.encode())));
+    }
+    let encryption = |request: &ConnectRequest| {
+        refresh.as_ref().map(|_| {
+            Encryption::negotiate(request, Some(PASSPHRASE))
+                .expect("negotiate")
+                .expect("encrypted")
+        })
+    };
+    let mut receiver = Connection::accept(
+        &request,
+        config.clone(),
+        encryption(&request),
+        origin + link.delay,
+    );
     let response = receiver.poll_transmit().expect("conclusion response");
     let Ok(Packet::Control(ControlPacket {
         control: Control::Handshake(hs),
@@ -203,13 +241,16 @@ fn simulate(seed: u64, link: Link, latency: Duration, packets: u32, per_ms: u32)
     // The sending side: a connection whose peer is the receiver.
     let mut mirror = request.clone();
     mirror.handshake.socket_id = 0x5E4E_0001;
+    let sender_encryption = encryption(&mirror)
+        .zip(refresh.as_ref())
+        .map(|(e, refresh)| e.refresh_keys(refresh));
     let mut sender = Connection::accept(
         &mirror,
         ConnectionConfig {
             socket_id: 0xCA11_E400,
             ..config
         },
-        None,
+        sender_encryption,
         origin,
     );
     sender.poll_transmit().expect("its own handshake, not sent");
@@ -277,6 +318,9 @@ fn simulate(seed: u64, link: Link, latency: Duration, packets: u32, per_ms: u32)
         lost: rx.receive.lost,
         full_acks: rx.acks_sent,
         rtt_us: rx.rtt_us,
+        keys_announced: tx.key_refreshes,
+        keys_applied: rx.key_refreshes,
+        undecryptable: rx.undecryptable,
     }
 }
 
@@ -294,7 +338,7 @@ fn a_clean_link_delivers_everything_in_order() {
         delay: Duration::from_millis(20),
         jitter: Duration::ZERO,
     };
-    let outcome = simulate(1, link, Duration::from_millis(120), 3000, 1);
+    let outcome = simulate(1, link, Duration::from_millis(120), 3000, 1, None);
     assert_eq!(outcome.delivered, (0..outcome.sent).collect::<Vec<_>>());
     assert_eq!(outcome.retransmitted, 0);
 }
@@ -306,7 +350,7 @@ fn five_percent_loss_with_reordering_loses_nothing_at_120_ms() {
         delay: Duration::from_millis(20),
         jitter: Duration::from_millis(5),
     };
-    let outcome = simulate(2, link, Duration::from_millis(120), 5000, 1);
+    let outcome = simulate(2, link, Duration::from_millis(120), 5000, 1, None);
     assert_in_order(&outcome);
     assert!(outcome.lost > 100, "the link lost {} packets", outcome.lost);
     assert!(outcome.retransmitted >= outcome.lost);
@@ -322,7 +366,7 @@ fn ten_percent_loss_recovers_almost_everything_and_drops_the_rest_cleanly() {
         delay: Duration::from_millis(20),
         jitter: Duration::from_millis(5),
     };
-    let outcome = simulate(3, link, Duration::from_millis(120), 5000, 1);
+    let outcome = simulate(3, link, Duration::from_millis(120), 5000, 1, None);
     assert_in_order(&outcome);
     let missing = outcome.sent as usize - outcome.delivered.len();
     assert_eq!(
@@ -351,7 +395,7 @@ fn light_acks_at_high_rates_do_not_suppress_full_acks() {
         delay: Duration::from_millis(20),
         jitter: Duration::ZERO,
     };
-    let outcome = simulate(4, link, Duration::from_millis(120), 64 * 500, 64);
+    let outcome = simulate(4, link, Duration::from_millis(120), 64 * 500, 64, None);
     assert_eq!(outcome.delivered, (0..outcome.sent).collect::<Vec<_>>());
     // 500 ms of sending: one full ACK per 10 ms while data flows.
     assert!(
@@ -380,7 +424,7 @@ fn the_first_second_at_ten_percent_loss_recovers_like_the_rest() {
     };
     let (mut dropped, mut lost) = (0, 0);
     for seed in 10..30 {
-        let outcome = simulate(seed, link, Duration::from_millis(120), 1000, 1);
+        let outcome = simulate(seed, link, Duration::from_millis(120), 1000, 1, None);
         assert_in_order(&outcome);
         dropped += outcome.dropped;
         lost += outcome.lost;
@@ -391,4 +435,38 @@ fn the_first_second_at_ten_percent_loss_recovers_like_the_rest() {
         dropped <= 30,
         "{dropped} of 20,000 payloads given up in 20 connection starts ({lost} lost on the link)"
     );
+}
+
+/// The sender changes keys every 400 packets (announcing 100 before and retiring
+/// the old key 100 after) over a link that loses 10% each way, KMREQs included:
+/// every payload still decrypts.
+#[test]
+fn sender_key_refresh_keeps_every_payload_decryptable_through_loss() {
+    let refresh = KeyRefresh {
+        every: 400,
+        preannounce: 100,
+        seed: [9; 32],
+    };
+    let link = Link {
+        loss_percent: 10,
+        delay: Duration::from_millis(20),
+        jitter: Duration::from_millis(5),
+    };
+    let outcome = simulate(5, link, Duration::from_millis(120), 4000, 1, Some(refresh));
+    assert_in_order(&outcome);
+    assert_eq!(outcome.undecryptable, 0, "payloads without a key");
+    // 10 key periods: a new key announced and an old one retired in each but the last.
+    assert!(
+        (18..=20).contains(&outcome.keys_announced),
+        "{} key announcements",
+        outcome.keys_announced
+    );
+    // A KMREQ whose KMRSP was lost is sent, and applied, again.
+    assert!(outcome.keys_applied >= outcome.keys_announced);
+    let missing = outcome.sent as usize - outcome.delivered.len();
+    let absent: Vec<u32> = (0..outcome.sent)
+        .filter(|n| outcome.delivered.binary_search(n).is_err())
+        .collect();
+    assert_eq!(missing as u64, outcome.dropped, "missing: {absent:?}");
+    assert!(missing * 100 <= outcome.sent as usize, "{missing} lost");
 }

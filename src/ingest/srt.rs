@@ -17,11 +17,12 @@ use compio::net::UdpSocket;
 use protocol_parsers::Session;
 use protocol_parsers::mpegts::{DemuxEvent, TsDemuxer};
 use protocol_parsers::srt::{
-    ConnectRequest, Connection, ConnectionConfig, Control, Encryption, Listener, ListenerOutput,
-    Mode, Packet, RejectReason, SrtEvent, destination,
+    ConnectRequest, Connection, ConnectionConfig, Control, Encryption, KeyRefresh, Listener,
+    ListenerOutput, Mode, Packet, RejectReason, SrtEvent, destination,
 };
 
 use super::srt_board::{ConnectionReport, CoreReport, Refused, SrtRole};
+use crate::config::SrtConfig;
 use crate::server::ServerContext;
 use crate::stream::{Origin, PublishError, PublisherGuard, Stream, Subscriber, ViewerGuard};
 
@@ -65,7 +66,7 @@ pub struct SrtWorker {
     /// (caller address, caller socket id) → our socket id, for repeated conclusions.
     callers: RefCell<HashMap<(SocketAddr, u32), u32>>,
     pub(crate) ctx: Arc<ServerContext>,
-    latency: Duration,
+    config: SrtConfig,
     /// This worker's index: its slot on the admin board.
     core: usize,
     refused: RefCell<Refused>,
@@ -76,7 +77,7 @@ pub async fn run(
     socket: std::net::UdpSocket,
     core: usize,
     ctx: Arc<ServerContext>,
-    latency: Duration,
+    config: SrtConfig,
 ) {
     let socket = match UdpSocket::from_std(socket) {
         Ok(socket) => socket,
@@ -93,7 +94,7 @@ pub async fn run(
         peers: RefCell::new(HashMap::new()),
         callers: RefCell::new(HashMap::new()),
         ctx,
-        latency,
+        config,
         core,
         refused: RefCell::default(),
     });
@@ -304,6 +305,17 @@ impl SrtWorker {
             }
             Mode::Read => match registry.find(&wanted.app, &wanted.name) {
                 Some(stream) => {
+                    // What a reader gets changes keys on libsrt's schedule.
+                    let encryption = match encryption.map(|e| self.with_key_refresh(e)) {
+                        None => None,
+                        Some(Ok(encryption)) => Some(encryption),
+                        Some(Err(e)) => {
+                            let why = format!("no random seed for key refresh: {e}");
+                            return self
+                                .reject(now, &request, RejectReason::Resource, &why)
+                                .await;
+                        }
+                    };
                     let viewer = stream.add_viewer("srt");
                     return self
                         .accept_reader(now, request, stream, viewer, encryption)
@@ -321,6 +333,15 @@ impl SrtWorker {
         if let Some(peer) = peer {
             self.drive(id, &peer).await;
         }
+    }
+
+    fn with_key_refresh(&self, encryption: Encryption) -> std::io::Result<Encryption> {
+        let refresh = KeyRefresh {
+            every: self.config.km_refresh_packets,
+            preannounce: self.config.km_preannounce_packets,
+            seed: crate::secret::random_bytes()?,
+        };
+        Ok(encryption.refresh_keys(&refresh))
     }
 
     async fn accept_reader(
@@ -363,7 +384,7 @@ impl SrtWorker {
         }
         let config = ConnectionConfig {
             socket_id: id,
-            latency: self.latency,
+            latency: Duration::from_millis(u64::from(self.config.latency_ms)),
             ..ConnectionConfig::default()
         };
         let conn = Connection::accept(request, config, encryption, now);

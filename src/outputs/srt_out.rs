@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use protocol_parsers::media::{Track, TrackKind};
@@ -19,6 +19,8 @@ use crate::stream::{Stream, StreamItem, Subscriber};
 
 /// TS packets per SRT payload: 1316 bytes, what every SRT implementation sends.
 const PACKETS_PER_DATAGRAM: usize = 7;
+/// Past the reader's latency, for its last ACK and the scheduling of its delivery.
+const LINGER_MARGIN: Duration = Duration::from_millis(100);
 
 /// Turns stream items into MPEG-TS: tables before every video keyframe, nothing
 /// before the first keyframe, a new muxer when a track changes.
@@ -90,6 +92,34 @@ pub fn payloads(ts: &Bytes) -> impl Iterator<Item = Bytes> + '_ {
 }
 
 /// Feeds one SRT reader until it or the stream ends.
+/// Before saying goodbye at the end of the stream, waits until the reader has had
+/// everything: acknowledged, and its latency passed (libsrt discards what its TSBPD
+/// buffer still holds when it gets a shutdown). Bounded by the sender's own give-up
+/// time, so a reader that stopped answering does not hold the connection.
+async fn linger(worker: &SrtWorker, id: u32, peer: &Rc<RefCell<Peer>>) {
+    let start = Instant::now();
+    let latency = peer.borrow().conn.peer_latency();
+    let delivered = start + latency + LINGER_MARGIN;
+    let give_up = delivered + Duration::from_secs(1);
+    loop {
+        let now = Instant::now();
+        {
+            let peer = peer.borrow();
+            let done = peer.conn.in_flight() == 0 && now >= delivered;
+            if peer.closed.is_some() || done || now >= give_up {
+                break;
+            }
+        }
+        compio::time::sleep(Duration::from_millis(10)).await;
+    }
+    {
+        let mut peer = peer.borrow_mut();
+        peer.conn.close(Instant::now());
+        peer.closed.get_or_insert_with(|| "stream ended".into());
+    }
+    worker.drive(id, peer).await;
+}
+
 pub(crate) async fn serve(
     worker: Rc<SrtWorker>,
     id: u32,
@@ -121,13 +151,10 @@ pub(crate) async fn serve(
                     }
                 }
             }
-            if ended {
-                peer.conn.close(now);
-                peer.closed.get_or_insert_with(|| "stream ended".into());
-            }
         }
         worker.drive(id, &peer).await;
         if ended {
+            linger(&worker, id, &peer).await;
             break;
         }
     }

@@ -202,8 +202,9 @@ impl Manifold {
         let srt_port = free_port();
         let admin_port = free_port();
         let http_port = free_port();
+        let (srt_settings, extra_toml) = split_srt_table(extra_toml);
         let mut config = format!(
-            "[server]\nworkers = 2\nengine = \"{engine}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken = \"{ADMIN_TOKEN}\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\nplayer_assets = \"{}/player/node_modules\"\n[srt]\nlisten = \"127.0.0.1:{srt_port}\"\n[rtmp]\nlisten = \"127.0.0.1:{rtmp_port}\"\n",
+            "[server]\nworkers = 2\nengine = \"{engine}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken = \"{ADMIN_TOKEN}\"\n[http]\nlisten = \"127.0.0.1:{http_port}\"\nplayer_assets = \"{}/player/node_modules\"\n[srt]\nlisten = \"127.0.0.1:{srt_port}\"\n{srt_settings}[rtmp]\nlisten = \"127.0.0.1:{rtmp_port}\"\n",
             env!("CARGO_MANIFEST_DIR")
         );
         let rtmps_port = rtmps.then(|| {
@@ -216,7 +217,7 @@ impl Manifold {
             ));
             port
         });
-        config.push_str(extra_toml);
+        config.push_str(&extra_toml);
         let config_path = dir.path().join("manifold.toml");
         std::fs::write(&config_path, &config).expect("write config");
         let log = LogBuffer::default();
@@ -628,4 +629,23 @@ pub fn promtool_check(metrics: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Takes an `[srt]` table out of a test's extra config (the harness writes that table
+/// itself, with the port): its settings, and the config without it.
+fn split_srt_table(extra: &str) -> (String, String) {
+    let (mut settings, mut rest) = (String::new(), String::new());
+    let mut in_srt = false;
+    for line in extra.lines() {
+        if line.trim_start().starts_with('[') {
+            in_srt = line.trim() == "[srt]";
+            if in_srt {
+                continue;
+            }
+        }
+        let target = if in_srt { &mut settings } else { &mut rest };
+        target.push_str(line);
+        target.push('\n');
+    }
+    (settings, rest)
 }

@@ -211,13 +211,20 @@ fn wait_log(log: &Path, needle: &str, timeout: Duration) {
 }
 
 /// srt-live-transmit as an SRT listener on `port`, writing to `output`.
-fn start_live_transmit(port: u16, output: &str, stdout: Stdio, passphrase: Option<&str>) -> Child {
+fn start_live_transmit(
+    port: u16,
+    output: &str,
+    stdout: Stdio,
+    passphrase: Option<&str>,
+    extra: &[String],
+) -> Child {
     let mut url = format!("srt://127.0.0.1:{port}?mode=listener&latency={LATENCY_MS}");
     if let Some(p) = passphrase {
         url.push_str(&format!("&passphrase={p}"));
     }
     let child = Command::new("srt-live-transmit")
         .args(["-q", "-a:no"])
+        .args(extra)
         .arg(url)
         .arg(output)
         .stdout(stdout)
@@ -361,7 +368,7 @@ fn cpu_case(
     } else {
         let out = format!("udp://127.0.0.1:{sink_port}");
         (
-            start_live_transmit(port, &out, Stdio::null(), passphrase),
+            start_live_transmit(port, &out, Stdio::null(), passphrase, &[]),
             None,
         )
     };
@@ -420,41 +427,55 @@ fn loss_mode(options: &Options, manifold: &Path, work: &Path) {
     );
     println!();
     println!(
-        "| loss each way | receiver | intact video frames (of {total} per round) | frames lost % | datagrams the link dropped |"
+        "| loss each way | receiver | intact video frames (of {total} per round) | frames lost % | datagrams the link dropped | packets found lost / given up by the receiver |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for &loss in &options.losses {
         let mut intact = [0usize; 2];
-        let mut link_drops = [0u64; 2];
+        let mut runs = [LossRun::default(), LossRun::default()];
         for round in 0..options.rounds {
             for (i, receiver) in RECEIVERS.iter().enumerate() {
                 let dir = work.join(format!("loss-{loss}-{round}-{receiver}"));
                 std::fs::create_dir_all(&dir).expect("dir");
-                let (recording, dropped) = if *receiver == "manifold" {
+                let run = if *receiver == "manifold" {
                     loss_to_manifold(manifold, &media, &dir, loss)
                 } else {
                     loss_to_live_transmit(&media, &dir, loss)
                 };
-                intact[i] += intact_video_frames(&sources[i], &payload_hashes(&recording));
-                link_drops[i] += dropped;
+                intact[i] += intact_video_frames(&sources[i], &payload_hashes(&run.recording));
+                runs[i].link_dropped += run.link_dropped;
+                runs[i].lost += run.lost;
+                runs[i].given_up += run.given_up;
             }
         }
         let sent = total * options.rounds;
         for (i, receiver) in RECEIVERS.iter().enumerate() {
             println!(
-                "| {loss}% | {receiver} | {} / {sent} | {:.2} | {} |",
+                "| {loss}% | {receiver} | {} / {sent} | {:.2} | {} | {} / {} |",
                 intact[i],
                 (sent - intact[i].min(sent)) as f64 * 100.0 / sent as f64,
-                link_drops[i]
+                runs[i].link_dropped,
+                runs[i].lost,
+                runs[i].given_up
             );
         }
     }
     println!();
 }
 
-/// ffmpeg → lossy link → Manifold, recorded by RTMP play; returns the recording
-/// and how many datagrams the link dropped.
-fn loss_to_manifold(manifold: &Path, media: &Path, dir: &Path, loss: u64) -> (PathBuf, u64) {
+/// One receiver's run over the lossy link.
+#[derive(Default)]
+struct LossRun {
+    recording: PathBuf,
+    /// Datagrams the link dropped, both ways.
+    link_dropped: u64,
+    /// Data packets the receiver found missing, and those it gave up on.
+    lost: u64,
+    given_up: u64,
+}
+
+/// ffmpeg → lossy link → Manifold, recorded by RTMP play.
+fn loss_to_manifold(manifold: &Path, media: &Path, dir: &Path, loss: u64) -> LossRun {
     let port = free_udp_port();
     let (server, rtmp) = start_manifold(manifold, dir, port, None);
     let recording = dir.join("main.flv");
@@ -477,19 +498,44 @@ fn loss_to_manifold(manifold: &Path, media: &Path, dir: &Path, loss: u64) -> (Pa
     wait(&mut sender, Duration::from_secs(60));
     // The stream ends after the grace period; the recorder then exits.
     wait(&mut recorder, Duration::from_secs(20));
-    let dropped = relay.dropped.load(Ordering::Relaxed);
+    let link_dropped = relay.dropped.load(Ordering::Relaxed);
     drop(relay);
     stop(server);
-    (recording, dropped)
+    // The connection's counters, from its last log line.
+    let log = std::fs::read_to_string(dir.join("manifold.log")).unwrap_or_default();
+    let ended = log
+        .lines()
+        .rfind(|l| l.contains("SRT connection ended"))
+        .unwrap_or_default();
+    let counter = |name: &str| {
+        ended
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    LossRun {
+        recording,
+        link_dropped,
+        lost: counter("lost"),
+        given_up: counter("dropped"),
+    }
 }
 
-/// ffmpeg → lossy link → srt-live-transmit writing a file; returns the file and how
-/// many datagrams the link dropped.
-fn loss_to_live_transmit(media: &Path, dir: &Path, loss: u64) -> (PathBuf, u64) {
+/// ffmpeg → lossy link → srt-live-transmit writing a file.
+fn loss_to_live_transmit(media: &Path, dir: &Path, loss: u64) -> LossRun {
     let port = free_udp_port();
     let recording = dir.join("libsrt.ts");
     let file = std::fs::File::create(&recording).expect("create");
-    let mut listener = start_live_transmit(port, "file://con", Stdio::from(file), None);
+    // Totals every 100 packets, as CSV (the last report misses at most 100).
+    let stats = dir.join("stats.csv");
+    let report = [
+        "-s:100".into(),
+        "-f".into(),
+        "-pf:csv".into(),
+        format!("-statsout:{}", stats.display()),
+    ];
+    let mut listener = start_live_transmit(port, "file://con", Stdio::from(file), None, &report);
     let relay = LossyRelay::start(SocketAddr::from(([127, 0, 0, 1], port)), loss, LINK_DELAY);
     let mut sender = send(media, &caller_url(relay.port, None, None));
     wait(&mut sender, Duration::from_secs(60));
@@ -498,10 +544,26 @@ fn loss_to_live_transmit(media: &Path, dir: &Path, loss: u64) -> (PathBuf, u64) 
     while listener.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let dropped = relay.dropped.load(Ordering::Relaxed);
+    let link_dropped = relay.dropped.load(Ordering::Relaxed);
     drop(relay);
     stop(listener);
-    (recording, dropped)
+    let csv = std::fs::read_to_string(&stats).unwrap_or_default();
+    let header: Vec<&str> = csv.lines().next().unwrap_or_default().split(',').collect();
+    let last: Vec<&str> = csv.lines().last().unwrap_or_default().split(',').collect();
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .and_then(|i| last.get(i))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    LossRun {
+        recording,
+        link_dropped,
+        lost: column("pktRcvLoss"),
+        given_up: column("pktRcvDrop"),
+    }
 }
 
 fn wait(child: &mut Child, timeout: Duration) {

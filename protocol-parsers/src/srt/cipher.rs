@@ -72,11 +72,27 @@ pub struct Cipher {
     kek: Option<CachedKek>,
 }
 
-/// A Stream Encrypting Key, expanded, with the salt of the KM that brought it.
+/// A Stream Encrypting Key, expanded, with the salt of the KM that brought it. The
+/// raw key is kept too: a sender's refresh KM wraps both keys together.
 #[derive(Clone)]
 struct Sek {
     aes: Aes,
+    key: [u8; MAX_KEY_LEN],
     salt: [u8; KeyMaterial::SALT_LEN],
+}
+
+impl Sek {
+    fn new(key: &[u8], salt: [u8; KeyMaterial::SALT_LEN]) -> Result<Self, KmError> {
+        let mut raw = [0; MAX_KEY_LEN];
+        raw.get_mut(..key.len())
+            .ok_or(KmError::UnsupportedKeyLength(key.len()))?
+            .copy_from_slice(key);
+        Ok(Self {
+            aes: Aes::new(key)?,
+            key: raw,
+            salt,
+        })
+    }
 }
 
 struct CachedKek {
@@ -127,7 +143,7 @@ impl Cipher {
         unwrap_keys(&kek, &km.wrapped, keys)?;
         // Both keys come wrapped together, even first (hcryptCtx_Tx_AsmKM).
         let (first, second) = keys.split_at(km.key_len.min(keys.len()));
-        let sek = |key: &[u8]| Aes::new(key).map(|aes| Sek { aes, salt });
+        let sek = |key: &[u8]| Sek::new(key, salt);
         match km.key_flags {
             KeyFlags::Even => self.even = Some(sek(first)?),
             KeyFlags::Odd => self.odd = Some(sek(first)?),
@@ -192,23 +208,97 @@ impl Cipher {
         let salt = salt_array(salt)?;
         let mut cipher = Self {
             key_len,
-            even: Some(Sek {
-                aes: Aes::new(key)?,
-                salt,
-            }),
+            even: Some(Sek::new(key, salt)?),
             odd: None,
             kek: None,
         };
-        let kek = cipher.kek_for(passphrase, &salt, key_len)?;
-        let km = KeyMaterial {
-            key_flags: KeyFlags::Even,
+        let km = cipher.announce(passphrase)?;
+        Ok((cipher, km))
+    }
+
+    /// Sender-side key refresh, first step: `key` (fresh random bytes, the session's
+    /// key length) becomes the key of parity `index`, under the current salt. Returns
+    /// the KM announcing both keys, wrapped together even first, as libsrt's
+    /// `hcryptCtx_Tx_Refresh` does. On error nothing changes.
+    pub fn regenerate(
+        &mut self,
+        index: KeyIndex,
+        passphrase: &str,
+        key: &[u8],
+    ) -> Result<KeyMaterial, KmError> {
+        if key.len() != self.key_len {
+            return Err(KmError::KeyLengthChanged {
+                was: self.key_len,
+                now: key.len(),
+            });
+        }
+        let salt = self
+            .even
+            .as_ref()
+            .or(self.odd.as_ref())
+            .map(|sek| sek.salt)
+            .ok_or(KmError::NoKey(index))?;
+        let sek = Sek::new(key, salt)?;
+        let previous = match index {
+            KeyIndex::Even => self.even.replace(sek),
+            KeyIndex::Odd => self.odd.replace(sek),
+        };
+        let km = self.announce(passphrase);
+        if km.is_err() {
+            match index {
+                KeyIndex::Even => self.even = previous,
+                KeyIndex::Odd => self.odd = previous,
+            }
+        }
+        km
+    }
+
+    /// Sender-side key refresh, last step: key `index` is decommissioned. Returns the
+    /// KM announcing the key that remains.
+    pub fn retire(&mut self, index: KeyIndex, passphrase: &str) -> Result<KeyMaterial, KmError> {
+        let other = match index {
+            KeyIndex::Even => KeyIndex::Odd,
+            KeyIndex::Odd => KeyIndex::Even,
+        };
+        if !self.has_key(other) {
+            return Err(KmError::NoKey(other));
+        }
+        let retired = match index {
+            KeyIndex::Even => self.even.take(),
+            KeyIndex::Odd => self.odd.take(),
+        };
+        let km = self.announce(passphrase);
+        if km.is_err() {
+            match index {
+                KeyIndex::Even => self.even = retired,
+                KeyIndex::Odd => self.odd = retired,
+            }
+        }
+        km
+    }
+
+    /// The KM carrying every key present, wrapped under the KEK of their salt.
+    fn announce(&mut self, passphrase: &str) -> Result<KeyMaterial, KmError> {
+        let key_len = self.key_len;
+        let (key_flags, salt, keys): (_, _, Vec<u8>) = match (&self.even, &self.odd) {
+            (Some(even), Some(odd)) => (
+                KeyFlags::Both,
+                even.salt,
+                raw(even, key_len).chain(raw(odd, key_len)).collect(),
+            ),
+            (Some(even), None) => (KeyFlags::Even, even.salt, raw(even, key_len).collect()),
+            (None, Some(odd)) => (KeyFlags::Odd, odd.salt, raw(odd, key_len).collect()),
+            (None, None) => return Err(KmError::NoKeys),
+        };
+        let kek = self.kek_for(passphrase, &salt, key_len)?;
+        Ok(KeyMaterial {
+            key_flags,
             keki: 0,
             cipher: KeyMaterial::CIPHER_AES_CTR,
             salt: salt.to_vec(),
             key_len,
-            wrapped: wrap_keys(&kek, key)?,
-        };
-        Ok((cipher, km))
+            wrapped: wrap_keys(&kek, &keys)?,
+        })
     }
 
     /// How many random bytes [`Cipher::generate`] takes for this key length.
@@ -301,6 +391,11 @@ where
             len: payload.len(),
             max: MAX_PAYLOAD,
         })
+}
+
+/// The first `len` bytes of a key (the rest of the array is unused).
+fn raw(sek: &Sek, len: usize) -> impl Iterator<Item = u8> + '_ {
+    sek.key.iter().take(len).copied()
 }
 
 fn salt_array(salt: &[u8]) -> Result<[u8; KeyMaterial::SALT_LEN], KmError> {
@@ -535,6 +630,37 @@ mod tests {
                 KmError::BadSecret
             );
         }
+    }
+
+    /// The sending side of a refresh: a new odd key announced with both keys, then
+    /// the even key retired with a KM of the odd key alone; a receiver following
+    /// the KMs decrypts under each key.
+    #[test]
+    fn sender_regenerates_and_retires_keys() {
+        let pass = "a good passphrase";
+        let (mut tx, km) = Cipher::generate(24, pass, &random(24, 3)).unwrap();
+        let mut rx = Cipher::from_key_material(&km, pass).unwrap();
+        let both = tx.regenerate(KeyIndex::Odd, pass, &[7; 24]).unwrap();
+        assert_eq!(both.key_flags, KeyFlags::Both);
+        assert_eq!(both.salt, km.salt);
+        rx.update(&both, pass).unwrap();
+        for key in [KeyIndex::Even, KeyIndex::Odd] {
+            let mut payload = *b"a payload of some length";
+            tx.apply(key, 7, &mut payload).unwrap();
+            rx.apply(key, 7, &mut payload).unwrap();
+            assert_eq!(&payload, b"a payload of some length", "{key:?}");
+        }
+        let odd = tx.retire(KeyIndex::Even, pass).unwrap();
+        assert_eq!(odd.key_flags, KeyFlags::Odd);
+        assert!(!tx.has_key(KeyIndex::Even));
+        rx.update(&odd, pass).unwrap();
+        // The last key cannot be retired; a key of another length is refused.
+        assert_eq!(
+            tx.retire(KeyIndex::Odd, pass),
+            Err(KmError::NoKey(KeyIndex::Even))
+        );
+        assert!(tx.regenerate(KeyIndex::Even, pass, &[1; 16]).is_err());
+        assert!(!tx.has_key(KeyIndex::Even));
     }
 
     /// A refresh KM with both keys wrapped together, even first, as libsrt's

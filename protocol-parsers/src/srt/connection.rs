@@ -14,6 +14,7 @@ use super::handshake::{
     Extension, Handshake, HandshakeKind, SrtOptions, ext_flag, peer_ip_words, srt_flag,
 };
 use super::key_material::KeyMaterial;
+use super::key_schedule::{KeyAction, KeyRefresh, KeySchedule};
 use super::listener::{ConnectRequest, encode, timestamp};
 use super::packet::user_subtype;
 use super::packet::{Ack, AckInfo, Control, ControlPacket, DataPacket, KeyField, Packet};
@@ -63,6 +64,8 @@ impl Default for ConnectionConfig {
 pub struct Encryption {
     pub cipher: Cipher,
     pub passphrase: String,
+    /// When this side sends: its key refresh schedule ([`Encryption::refresh_keys`]).
+    schedule: Option<KeySchedule>,
 }
 
 impl Encryption {
@@ -81,12 +84,25 @@ impl Encryption {
                     Ok(cipher) => Ok(Some(Self {
                         cipher,
                         passphrase: passphrase.to_owned(),
+                        schedule: None,
                     })),
                     Err(super::KmError::BadSecret) => Err(RejectReason::BadSecret),
                     Err(_) => Err(RejectReason::Rogue),
                 }
             }
         }
+    }
+
+    /// Makes the payloads this side sends change keys on `refresh`'s schedule
+    /// (without it they stay under the caller's key for the whole session).
+    pub fn refresh_keys(mut self, refresh: &KeyRefresh) -> Self {
+        let active = if self.cipher.has_key(KeyIndex::Even) {
+            KeyIndex::Even
+        } else {
+            KeyIndex::Odd
+        };
+        self.schedule = Some(KeySchedule::new(refresh, active));
+        self
     }
 }
 
@@ -126,8 +142,10 @@ pub struct ConnectionStats {
     pub malformed: u64,
     /// Encrypted packets with no key to decrypt them, dropped.
     pub undecryptable: u64,
-    /// In-stream key refreshes applied.
+    /// Key refreshes: in-stream KMREQs applied (receiving) or sent (sending).
     pub key_refreshes: u64,
+    /// Refreshes of this side's keys that failed (the old keys stay in use).
+    pub key_refresh_failures: u64,
     pub acks_sent: u64,
     pub naks_sent: u64,
 }
@@ -287,13 +305,19 @@ impl Connection {
         self.sender.in_flight()
     }
 
+    /// The latency the peer delivers at (its TSBPD delay): what it received is handed
+    /// on this long after it was sent.
+    pub fn peer_latency(&self) -> Duration {
+        self.sender.peer_latency()
+    }
+
     /// Sends one payload (at most 1316 bytes in live mode) as the next data packet.
     pub fn send(&mut self, now: Instant, payload: Bytes) {
         if self.closed {
             return;
         }
         let ts = timestamp(now, self.origin);
-        let (key, payload) = match self.encrypt(payload) {
+        let (key, payload) = match self.encrypt(now, payload) {
             Some(sealed) => sealed,
             None => return,
         };
@@ -407,6 +431,10 @@ impl Connection {
         );
     }
 
+    fn rtt(&self) -> Duration {
+        Duration::from_micros(u64::from(self.rtt_us))
+    }
+
     fn nak_period(&self) -> Duration {
         let us = (u64::from(self.rtt_us) + 4 * u64::from(self.rtt_var_us)) / 2;
         Duration::from_micros(us).max(MIN_NAK_PERIOD)
@@ -439,27 +467,54 @@ impl Connection {
         }
     }
 
-    /// The payload as it goes on the wire: encrypted with the even key (the odd one
-    /// when only it is present) when the connection is encrypted. `None`: no key.
-    fn encrypt(&mut self, payload: Bytes) -> Option<(KeyField, Bytes)> {
-        let Some(encryption) = &self.encryption else {
+    /// The payload as it goes on the wire: encrypted when the connection is, with
+    /// the key the refresh schedule makes active (without one: the even key, or the
+    /// odd one when only it is present). `None`: no key.
+    fn encrypt(&mut self, now: Instant, payload: Bytes) -> Option<(KeyField, Bytes)> {
+        let Some(encryption) = &mut self.encryption else {
             return Some((KeyField::Clear, payload));
         };
-        let (index, field) = if encryption.cipher.has_key(KeyIndex::Even) {
-            (KeyIndex::Even, KeyField::Even)
-        } else {
-            (KeyIndex::Odd, KeyField::Odd)
+        let index = match &encryption.schedule {
+            Some(schedule) => schedule.active(),
+            None if encryption.cipher.has_key(KeyIndex::Even) => KeyIndex::Even,
+            None => KeyIndex::Odd,
+        };
+        let field = match index {
+            KeyIndex::Even => KeyField::Even,
+            KeyIndex::Odd => KeyField::Odd,
         };
         let mut sealed = bytes::BytesMut::from(&payload[..]);
         // The sequence number is the next one the sender gives out.
         let seq = self.sender.next_seq().value();
-        match encryption.cipher.apply(index, seq, &mut sealed) {
-            Ok(()) => Some((field, sealed.freeze())),
-            Err(_) => {
-                self.stats.undecryptable += 1;
-                None
-            }
+        if encryption.cipher.apply(index, seq, &mut sealed).is_err() {
+            self.stats.undecryptable += 1;
+            return None;
         }
+        let action = match &mut encryption.schedule {
+            Some(schedule) => schedule.on_sent(now, &mut encryption.cipher, &encryption.passphrase),
+            None => Ok(None),
+        };
+        match action {
+            Ok(Some(KeyAction::Announce(km))) => {
+                self.stats.key_refreshes += 1;
+                self.send_key_request(now, km);
+            }
+            Ok(None) => {}
+            // Keys stay as they are; the peer can still decrypt everything.
+            Err(_) => self.stats.key_refresh_failures += 1,
+        }
+        Some((field, sealed.freeze()))
+    }
+
+    fn send_key_request(&mut self, now: Instant, km: Bytes) {
+        self.send_control(
+            now,
+            Control::User {
+                subtype: user_subtype::KMREQ,
+                info: 0,
+                payload: km,
+            },
+        );
     }
 
     fn on_data(&mut self, now: Instant, mut packet: DataPacket) {
@@ -544,6 +599,15 @@ impl Connection {
                 payload,
                 ..
             } => self.on_key_refresh(now, payload),
+            Control::User {
+                subtype: user_subtype::KMRSP,
+                payload,
+                ..
+            } => {
+                if let Some(schedule) = self.encryption.as_mut().and_then(|e| e.schedule.as_mut()) {
+                    schedule.on_response(&payload);
+                }
+            }
             _ => {}
         }
     }
@@ -626,6 +690,15 @@ impl Session for Connection {
         if let Some(dropped) = self.sender.drop_too_late(now) {
             self.send_drop_request(now, dropped);
         }
+        let rtt = self.rtt();
+        let resend = self
+            .encryption
+            .as_mut()
+            .and_then(|e| e.schedule.as_mut())
+            .and_then(|s| s.on_timeout(now, rtt));
+        if let Some(KeyAction::Announce(km)) = resend {
+            self.send_key_request(now, km);
+        }
         if now >= self.last_sent + KEEPALIVE_PERIOD {
             self.send_control(now, Control::Keepalive);
         }
@@ -652,9 +725,18 @@ impl Session for Connection {
         if self.receiver.has_losses() {
             next = next.min(self.last_nak + self.nak_period());
         }
-        for deadline in [self.receiver.next_deadline(), self.sender.next_deadline()]
-            .into_iter()
-            .flatten()
+        let key_request = self
+            .encryption
+            .as_ref()
+            .and_then(|e| e.schedule.as_ref())
+            .and_then(|s| s.next_deadline(self.rtt()));
+        for deadline in [
+            self.receiver.next_deadline(),
+            self.sender.next_deadline(),
+            key_request,
+        ]
+        .into_iter()
+        .flatten()
         {
             next = next.min(deadline);
         }

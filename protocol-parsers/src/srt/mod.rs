@@ -10,6 +10,7 @@ mod crypto_error;
 mod error;
 mod handshake;
 mod key_material;
+mod key_schedule;
 mod listener;
 mod packet;
 mod receiver;
@@ -28,6 +29,7 @@ pub use handshake::{
     peer_ip_words, srt_flag,
 };
 pub use key_material::{KeyFlags, KeyMaterial};
+pub use key_schedule::{DEFAULT_PREANNOUNCE_PACKETS, DEFAULT_REFRESH_PACKETS, KeyRefresh};
 pub use listener::{ConnectRequest, Listener, ListenerOutput};
 pub use packet::{
     Ack, AckInfo, Control, ControlPacket, DataPacket, HEADER_LEN, KeyField, MAX_DATAGRAM, Packet,

@@ -261,8 +261,16 @@ impl Receiver {
             guard += 1;
             let offset = seq.distance(self.next);
             if offset >= 0 {
-                if let Some((slot @ Slot::Missing, _)) = self.slots.get_mut(offset as usize) {
+                let offset = offset as usize;
+                if let Some((slot @ Slot::Missing, _)) = self.slots.get_mut(offset) {
                     *slot = Slot::Abandoned;
+                    self.stats.dropped += 1;
+                } else if offset == self.slots.len() && offset < self.capacity {
+                    // Never seen: lost with nothing after it to reveal the gap (the
+                    // end of a stream), and now given up by the sender.
+                    let ts = self.slots.back().map_or(0, |(_, ts)| *ts);
+                    self.slots.push_back((Slot::Abandoned, ts));
+                    self.stats.lost += 1;
                     self.stats.dropped += 1;
                 }
             }
@@ -369,6 +377,22 @@ mod tests {
         assert_eq!(rx.stats.lost, 1);
         assert_eq!(rx.stats.recovered, 1);
         assert_eq!(rx.ack_seq(), isn.add(4));
+        assert!(!rx.has_losses());
+    }
+
+    #[test]
+    fn a_drop_request_past_everything_received_counts_and_skips_those_packets() {
+        let t0 = origin();
+        let mut rx = Receiver::new(SeqNo::new(10), Duration::from_millis(120), 64, t0, 0);
+        let mut out = VecDeque::new();
+        rx.on_data(t0, SeqNo::new(10), 0, false, payload(10), &mut out);
+        // 11 and 12 were lost with nothing after them; the sender gives them up.
+        rx.on_drop_request(SeqNo::new(11), SeqNo::new(12), &mut out);
+        assert_eq!((rx.stats.lost, rx.stats.dropped), (2, 2));
+        assert_eq!(rx.ack_seq(), SeqNo::new(13));
+        rx.on_data(t0, SeqNo::new(13), 3000, false, payload(13), &mut out);
+        let got: Vec<u8> = out.iter().map(|b| b[0]).collect();
+        assert_eq!(got, vec![10, 13]);
         assert!(!rx.has_losses());
     }
 

@@ -192,6 +192,10 @@ impl Sender {
     }
 
     /// The sequence number the next new packet gets.
+    pub(super) fn peer_latency(&self) -> Duration {
+        self.keep_for.saturating_sub(DROP_MARGIN)
+    }
+
     pub(super) fn next_seq(&self) -> SeqNo {
         self.next_seq
     }
