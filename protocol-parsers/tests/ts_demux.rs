@@ -244,6 +244,55 @@ fn frames_before_the_parameter_sets_are_dropped_and_counted() {
     );
 }
 
+/// The first keyframe loses a packet after the one that carried its parameter sets
+/// (AUD, SPS, PPS lead every IDR): the keyframe goes, but the configuration it
+/// brought whole is kept, so the rest of the GOP comes out as a relay would pass it.
+#[test]
+fn a_damaged_first_keyframe_still_configures_the_track() {
+    let video = video_track(VideoCodec::H264);
+    let audio = audio_track();
+    let mut rng = Rng(12);
+    let mut frames = clip(VideoCodec::H264, 0, 1, &mut rng);
+    // A first keyframe of several packets.
+    frames[0].data = {
+        let mut data = Vec::new();
+        push_nal_unit(&mut data, &[0x65], &body(&mut rng, 2000));
+        Bytes::from(data)
+    };
+    let ts = mux_frames(&[&video, &audio], &frames);
+    // The packet starting a PES whose stream id is video (0xE0).
+    let starts_video_pes = |p: &[u8]| {
+        let payload = if p[3] & 0x20 != 0 {
+            5 + p[4] as usize
+        } else {
+            4
+        };
+        p[1] & 0x40 != 0 && p.get(payload..payload + 4) == Some(&[0, 0, 1, 0xE0][..])
+    };
+    let packets: Vec<&[u8]> = ts.chunks(PACKET_LEN).collect();
+    let first_video = packets
+        .iter()
+        .position(|p| starts_video_pes(p))
+        .expect("a video PES");
+    let damaged: Vec<u8> = packets
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != first_video + 1)
+        .flat_map(|(_, p)| p.iter().copied())
+        .collect();
+    let (events, stats) = demux_in_pieces(&damaged, SRT);
+    assert_eq!(stats.continuity_errors, 1, "{stats:?}");
+    assert_eq!(stats.frames_before_config, 0, "{stats:?}");
+    let (tracks, got) = of_track(&events, TrackId::VIDEO);
+    assert_eq!(tracks, [video]);
+    let sent: Vec<&Frame> = frames
+        .iter()
+        .filter(|f| f.track == TrackId::VIDEO)
+        .collect();
+    assert_eq!(got.len(), sent.len() - 1, "all but the damaged keyframe");
+    assert_eq!(got[0].dts, sent[1].dts);
+}
+
 #[test]
 fn damage_is_counted_and_survived() {
     let video = video_track(VideoCodec::H264);

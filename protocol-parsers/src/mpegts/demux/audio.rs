@@ -77,7 +77,7 @@ impl Elementary for Audio {
         self.pes.extend_from_slice(data);
     }
 
-    fn abandon(&mut self) {
+    fn abandon(&mut self, _out: &mut Output) {
         self.pes.clear();
         self.overflow = false;
     }

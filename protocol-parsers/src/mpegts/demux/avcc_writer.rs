@@ -86,6 +86,12 @@ impl AvccWriter {
         }
     }
 
+    /// The parameter sets read whole so far (one still being read is not among
+    /// them), taken out.
+    pub(super) fn take_parameter_sets(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.parameter_sets)
+    }
+
     /// Drops whatever was written: a new access unit starts.
     pub(super) fn reset(&mut self) {
         self.out.clear();

@@ -12,8 +12,9 @@ pub(super) trait Elementary {
     fn body(&mut self, data: &[u8]);
     /// The PES ended whole.
     fn end(&mut self, pes: PesInfo, out: &mut Output);
-    /// The PES was given up: forget its bytes.
-    fn abandon(&mut self);
+    /// The PES was given up: forget its bytes (what arrived whole before the damage,
+    /// such as parameter sets, may still be used).
+    fn abandon(&mut self, out: &mut Output);
 }
 
 /// What the PES header and its first packet said.
@@ -92,7 +93,7 @@ impl<E: Elementary> PesStream<E> {
         };
         if self.reader.is_short() {
             out.stats.dropped_pes += 1;
-            self.es.abandon();
+            self.es.abandon(out);
         } else {
             self.es.end(info, out);
         }
@@ -101,7 +102,7 @@ impl<E: Elementary> PesStream<E> {
     fn abandon(&mut self, out: &mut Output) {
         if self.current.take().is_some() {
             out.stats.dropped_pes += 1;
-            self.es.abandon();
+            self.es.abandon(out);
         }
     }
 }

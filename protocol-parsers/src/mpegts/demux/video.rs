@@ -30,13 +30,44 @@ impl Video {
     }
 }
 
+impl Video {
+    /// Takes in parameter sets; a changed configuration is a new track.
+    fn learn(&mut self, parameter_sets: Vec<bytes::Bytes>, out: &mut Output) {
+        if parameter_sets.is_empty() {
+            return;
+        }
+        let update = self.parameter_sets.update(parameter_sets);
+        out.stats.parameter_set_errors += update.rejected;
+        if !update.changed {
+            return;
+        }
+        if let Some(config) = self.parameter_sets.config() {
+            let track = Track {
+                id: TrackId::VIDEO,
+                timescale: TIMESCALE,
+                config,
+            };
+            if self.track.as_ref() != Some(&track) {
+                self.track = Some(track);
+                self.announced = false;
+            }
+        }
+    }
+}
+
 impl Elementary for Video {
     fn body(&mut self, data: &[u8]) {
         self.writer.put(data);
     }
 
-    fn abandon(&mut self) {
+    /// A damaged access unit is dropped, but the parameter sets that arrived whole
+    /// before the damage are kept: when the first IDR of a stream is hit, the frames
+    /// after it still go out (as a relay would pass them) instead of waiting a whole
+    /// GOP for the next IDR's parameter sets.
+    fn abandon(&mut self, out: &mut Output) {
+        let salvaged = self.writer.take_parameter_sets();
         self.writer.reset();
+        self.learn(salvaged, out);
     }
 
     fn end(&mut self, pes: PesInfo, out: &mut Output) {
@@ -44,23 +75,7 @@ impl Elementary for Video {
             out.stats.dropped_pes += 1;
             return;
         };
-        if !unit.parameter_sets.is_empty() {
-            let update = self.parameter_sets.update(unit.parameter_sets);
-            out.stats.parameter_set_errors += update.rejected;
-            if update.changed {
-                if let Some(config) = self.parameter_sets.config() {
-                    let track = Track {
-                        id: TrackId::VIDEO,
-                        timescale: TIMESCALE,
-                        config,
-                    };
-                    if self.track.as_ref() != Some(&track) {
-                        self.track = Some(track);
-                        self.announced = false;
-                    }
-                }
-            }
-        }
+        self.learn(unit.parameter_sets, out);
         if unit.data.is_empty() {
             return;
         }
