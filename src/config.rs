@@ -233,11 +233,37 @@ impl Default for HlsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ProfileConfig {
     pub name: String,
+    /// 0 keeps the source's aspect ratio from the other dimension.
     pub width: u32,
     pub height: u32,
     pub video_bitrate: String,
+    /// Empty: audio passes through unless `audio` asks for a codec.
     pub audio_bitrate: String,
+    /// `auto | x264 | nvenc | vaapi | qsv`.
     pub encoder: String,
+    /// Frames per second cap; 0 keeps the source's rate.
+    pub fps: u32,
+    /// `vbr` (default: average rate, VBV-capped) or `cbr`.
+    pub rate_control: String,
+    /// B-frames between references (default 2; 0 for WebRTC and strict low latency).
+    pub bframes: Option<u32>,
+    /// `baseline | main | high` (default high).
+    pub h264_profile: String,
+    /// e.g. "4.1"; the encoder picks one when unset.
+    pub h264_level: Option<String>,
+    /// x264 preset (default veryfast).
+    pub preset: String,
+    /// Longest keyframe interval (default `hls.segment_seconds`); source keyframes
+    /// are kept, so every rendition of a ladder cuts at the same timestamps.
+    pub keyframe_seconds: Option<f64>,
+    /// `aac` (default when `audio_bitrate` is set), `opus` or `passthrough`.
+    pub audio: String,
+    /// Encoder threads; 0 lets the encoder decide.
+    pub threads: u32,
+    /// NVENC: which GPU.
+    pub gpu: u32,
+    /// VA-API: the DRM render node (default /dev/dri/renderD128).
+    pub vaapi_device: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -454,16 +480,23 @@ impl Config {
             ));
         }
         for (i, profile) in self.profiles.iter().enumerate() {
-            for (key, value) in [
-                ("video_bitrate", &profile.video_bitrate),
-                ("audio_bitrate", &profile.audio_bitrate),
-            ] {
-                if !value.is_empty() && parse_bitrate(value).is_none() {
-                    return Err(invalid(
-                        vec![Seg::Key("profile"), Seg::Index(i), Seg::Key(key)],
-                        format!("{value:?} is not a bitrate like \"2500k\" or \"6M\""),
-                    ));
-                }
+            let at = |key: &'static str| vec![Seg::Key("profile"), Seg::Index(i), Seg::Key(key)];
+            if !valid_name(&profile.name) {
+                return Err(invalid(
+                    at("name"),
+                    format!("{:?} is not a valid profile name", profile.name),
+                ));
+            }
+            if self.profiles[..i].iter().any(|p| p.name == profile.name) {
+                return Err(invalid(
+                    at("name"),
+                    format!("duplicate profile name {:?}", profile.name),
+                ));
+            }
+            if let Err((key, message)) =
+                crate::transcode::Profile::resolve(profile, self.hls.segment_seconds)
+            {
+                return Err(invalid(at(key), message));
             }
         }
         for (i, stream) in self.streams.iter().enumerate() {
@@ -496,6 +529,25 @@ impl Config {
                         at("passphrase"),
                         "an SRT passphrase has 10 to 79 characters".into(),
                     ));
+                }
+            }
+            for (j, rendition) in stream.ladder.iter().enumerate() {
+                let at = vec![
+                    Seg::Key("stream"),
+                    Seg::Index(i),
+                    Seg::Key("ladder"),
+                    Seg::Index(j),
+                ];
+                if rendition != crate::mux::SOURCE
+                    && !self.profiles.iter().any(|p| &p.name == rendition)
+                {
+                    return Err(invalid(
+                        at,
+                        format!("no [[profile]] named {rendition:?} (and it is not \"source\")"),
+                    ));
+                }
+                if stream.ladder[..j].contains(rendition) {
+                    return Err(invalid(at, format!("{rendition:?} is listed twice")));
                 }
             }
             for (j, push) in stream.pushes.iter().enumerate() {

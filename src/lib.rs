@@ -3,8 +3,8 @@
 //! This crate holds all I/O, threads and policy; wire formats and connection state
 //! machines live in the sans-IO `protocol-parsers` crate.
 //!
-//! No `unsafe` anywhere yet; when the FFI (codecs) and engine modules need it, they
-//! opt in locally with `#[allow(unsafe_code)]` and a comment stating the invariant.
+//! `unsafe` is denied everywhere but the codec FFI (`transcode::ffi`) and the engine,
+//! which opt in locally with `#[allow(unsafe_code)]` and state each invariant.
 #![deny(unsafe_code)]
 
 pub mod admin;
@@ -17,3 +17,4 @@ pub mod outputs;
 pub mod secret;
 pub mod server;
 pub mod stream;
+pub mod transcode;

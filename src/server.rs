@@ -13,6 +13,7 @@ use crate::events::EventBus;
 use crate::mux::Segmenting;
 use crate::outputs::{OutputManager, OutputState, PushTarget};
 use crate::stream::{QueueLimits, Registry};
+use crate::transcode::{RenditionUse, Transcoding};
 
 /// What every connection, output task and the admin API share.
 #[derive(Debug)]
@@ -29,6 +30,10 @@ pub struct ServerContext {
     pub http_idle: Duration,
     /// SRT connections' counters, posted by each core once a second.
     pub srt: crate::ingest::srt_board::SrtBoard,
+    /// Renditions of `[[profile]]`s, started while something uses them.
+    pub transcoding: Arc<Transcoding>,
+    /// The uses that keep each stream's `ladder` renditions running.
+    pub ladders: std::sync::Mutex<Vec<RenditionUse>>,
 }
 
 /// Runs the server until SIGINT or SIGTERM. `path` is where admin API changes are
@@ -90,6 +95,7 @@ pub fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), Strin
     }
 
     let registry = Registry::new(&config);
+    let transcoding = Transcoding::new(&config, Arc::clone(&registry))?;
     let events = EventBus::new();
     let spawner = Arc::new(Spawner::new(workers));
     let ctx = Arc::new(ServerContext {
@@ -109,7 +115,10 @@ pub fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), Strin
                 .max((config.hls.segment_seconds * 3.0).ceil() as u64 + 1),
         ),
         srt: Default::default(),
+        transcoding,
+        ladders: Default::default(),
     });
+    start_ladders(&ctx, &config, &spawner)?;
     // Outputs are queued on the workers' job queues; they start with the workers.
     for stream in &config.streams {
         for push in &stream.pushes {
@@ -127,7 +136,14 @@ pub fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), Strin
     let store = ConfigStore::new(config.clone(), path);
     let admin = admin::start(&config.admin, engine, Arc::clone(&ctx), store)?;
 
-    print_banner(&config, engine, workers, &admin_token, &admin);
+    print_banner(
+        &config,
+        engine,
+        workers,
+        &admin_token,
+        &admin,
+        &ctx.transcoding,
+    );
 
     let listeners: Vec<std::sync::Mutex<Option<ListenerSet>>> = listeners
         .into_iter()
@@ -160,7 +176,39 @@ pub fn run(config: Config, path: Option<std::path::PathBuf>) -> Result<(), Strin
     {
         std::thread::sleep(Duration::from_millis(20));
     }
+    ctx.ladders
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
     drop(handles);
+    Ok(())
+}
+
+/// Renditions publish on transcoder threads; their HLS/DASH segmenting runs on a
+/// worker like any stream's. Each stream's `ladder` profiles are held in use for
+/// as long as the server runs.
+fn start_ladders(
+    ctx: &Arc<ServerContext>,
+    config: &Config,
+    spawner: &Arc<Spawner>,
+) -> Result<(), String> {
+    let segmenting = Arc::clone(&ctx.segmenting);
+    let queue = ctx.queue;
+    let jobs = Arc::clone(spawner);
+    ctx.transcoding.set_on_publish(Arc::new(move |stream| {
+        let (segmenting, stream) = (Arc::clone(&segmenting), Arc::clone(stream));
+        jobs.spawn(Box::new(move || segmenting.ensure(&stream, queue)));
+    }));
+    let mut ladders = ctx.ladders.lock().unwrap_or_else(|e| e.into_inner());
+    for stream in &config.streams {
+        for profile in stream.ladder.iter().filter(|p| *p != crate::mux::SOURCE) {
+            ladders.push(
+                ctx.transcoding
+                    .acquire(&stream.name, profile)
+                    .map_err(|e| format!("stream {} ladder {profile}: {e}", stream.name))?,
+            );
+        }
+    }
     Ok(())
 }
 
@@ -239,6 +287,7 @@ fn print_banner(
     workers: usize,
     configured_token: &Option<String>,
     admin: &admin::AdminHandle,
+    transcoding: &Transcoding,
 ) {
     let host = |listen: &str| {
         let addr: Option<SocketAddr> = listen.parse().ok();
@@ -253,7 +302,12 @@ fn print_banner(
         "Manifold {} — I/O engine: {engine}, {workers} worker thread(s)",
         env!("CARGO_PKG_VERSION")
     );
-    println!("Encoders: transcoding is not available in this build (passthrough only)");
+    if transcoding.report.notes.is_empty() {
+        println!("Encoders: no [[profile]] configured (passthrough only)");
+    }
+    for note in &transcoding.report.notes {
+        println!("Encoders: {note} [{}]", crate::transcode::ffmpeg_version());
+    }
     if config.ingest.allow_undeclared {
         println!(
             "WARNING: ingest.allow_undeclared = true: anyone who can reach the RTMP port can publish any stream"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup, stable >= 1.85)" >&2; exit 1; }
-command -v cc >/dev/null || { echo "a C compiler is needed to build ring: apt-get install build-essential" >&2; exit 1; }
+bash tools/setup-build-deps.sh
 # The player page's libraries (hls.js, shaka-player) come from npm; without npm
 # Manifold still runs, and the page says what is missing.
 bash tools/setup-player.sh || echo "warning: player libraries not installed (needs npm); HLS/DASH still work" >&2

@@ -23,5 +23,6 @@ if ((${#missing[@]})); then
   # not hold ports 80 and 9090.
   $sudo systemctl disable --now nginx prometheus >/dev/null 2>&1 || true
 fi
+bash "$(dirname "$0")/setup-build-deps.sh"
 bash "$(dirname "$0")/setup-player.sh"
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup, stable >= 1.85)" >&2; exit 1; }

@@ -13,6 +13,7 @@ use crate::outputs::Forwarder;
 use crate::outputs::forwarder::Forwarded;
 use crate::server::ServerContext;
 use crate::stream::{Origin, PublisherGuard, Stream, Subscriber, ViewerGuard};
+use crate::transcode::RenditionUse;
 
 enum Role {
     Undecided,
@@ -22,6 +23,8 @@ enum Role {
         subscriber: Arc<Subscriber>,
         forwarder: Forwarder,
         _viewer: ViewerGuard,
+        /// Keeps a transcoded rendition running while it is watched.
+        _rendition: Option<RenditionUse>,
     },
 }
 
@@ -145,8 +148,8 @@ fn handle_event(
                 session.reject_play("connection already publishing or playing");
                 return Some("second play on one connection".into());
             }
-            match ctx.registry.find(&app, &name) {
-                Some(stream) => {
+            match find_or_transcode(ctx, &app, &name) {
+                Some((stream, rendition)) => {
                     tracing::info!(%peer, protocol, stream = stream.name(), "playing");
                     session.accept_play();
                     let subscriber = stream.subscribe(ctx.queue);
@@ -155,6 +158,7 @@ fn handle_event(
                         stream,
                         subscriber,
                         forwarder: Forwarder::default(),
+                        _rendition: rendition,
                     };
                     None
                 }
@@ -187,5 +191,31 @@ fn handle_event(
             Some(format!("timed out waiting for {waiting_for}"))
         }
         _ => None,
+    }
+}
+
+/// The stream a player asks for: an existing one, or `SOURCE/PROFILE` of a known
+/// stream and profile, whose rendition then runs while the player watches.
+pub(crate) fn find_or_transcode(
+    ctx: &ServerContext,
+    app: &str,
+    name: &str,
+) -> Option<(Arc<Stream>, Option<RenditionUse>)> {
+    let plain = name.split('?').next().unwrap_or_default();
+    // `rtmp://HOST/live/main/720p`: ffmpeg and librtmp send app `live/main` and
+    // stream `720p`; other players send app `live` and stream `main/720p`.
+    let rendition = match app.strip_prefix("live/") {
+        Some(source) => Some((source, plain)),
+        None if app == crate::stream::APP => plain.split_once('/'),
+        None => None,
+    };
+    match rendition {
+        // Every viewer of a rendition holds it, so it runs while anyone watches.
+        Some((source, profile)) if ctx.transcoding.has_profile(profile) => {
+            ctx.registry.find(crate::stream::APP, source)?;
+            let rendition = ctx.transcoding.acquire(source, profile).ok()?;
+            Some((Arc::clone(&rendition.stream), Some(rendition)))
+        }
+        _ => ctx.registry.find(app, name).map(|stream| (stream, None)),
     }
 }

@@ -134,9 +134,22 @@ impl OutputManager {
 
     /// Starts a new task for `entry`; any previous task loses the stats.
     fn start(&self, ctx: &Arc<ServerContext>, entry: &Arc<OutputEntry>) {
-        let Some(stream) = ctx.registry.declared(&entry.stream) else {
+        let Some(source) = ctx.registry.declared(&entry.stream) else {
             tracing::warn!(stream = %entry.stream, output = %entry.stats.name, "output not started: no such stream");
             return;
+        };
+        // An output with a profile pushes that rendition, kept running while the
+        // output is; every output of one profile shares one encode.
+        let (stream, rendition) = match &entry.config.profile {
+            None => (source, None),
+            Some(profile) => match ctx.transcoding.acquire(&entry.stream, profile) {
+                Ok(rendition) => (Arc::clone(&rendition.stream), Some(rendition)),
+                Err(e) => {
+                    tracing::warn!(stream = %entry.stream, output = %entry.stats.name, error = %e, "output not started: its profile cannot run");
+                    entry.stats.set_error(e);
+                    return;
+                }
+            },
         };
         let generation = entry.stats.take_over(OutputState::Idle);
         let control = Arc::new(OutputControl::default());
@@ -153,6 +166,7 @@ impl OutputManager {
             ctx: Arc::clone(ctx),
             generation,
             control,
+            _rendition: rendition,
         };
         self.spawner.spawn(Box::new(move || {
             compio::runtime::spawn(output.run()).detach();

@@ -4,7 +4,7 @@ mod control;
 pub mod forwarder;
 pub mod http;
 pub mod http_stats;
-mod latency;
+pub(crate) mod latency;
 mod manager;
 pub mod player;
 mod push_state;

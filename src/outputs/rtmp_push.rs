@@ -35,6 +35,8 @@ pub struct PushOutput {
     /// The stats generation this task owns (see `OutputStats::take_over`).
     pub generation: u64,
     pub control: Arc<OutputControl>,
+    /// Keeps the output's transcoded rendition running (`profile = ...`).
+    pub _rendition: Option<crate::transcode::RenditionUse>,
 }
 
 /// A live session's subscription; dropping it (also when the task is cancelled by

@@ -6,5 +6,5 @@ mod registry;
 mod stream;
 
 pub use fanout::{QueueLimits, StreamItem, Subscriber};
-pub use registry::{PublishError, Registry, RegistryError};
+pub use registry::{APP, PublishError, Registry, RegistryError};
 pub use stream::{Origin, PublisherGuard, Stream, StreamSnapshot, ViewerGuard};

@@ -181,6 +181,42 @@ impl Registry {
         self.streams().get(name).cloned()
     }
 
+    /// The stream a transcoder publishes a rendition to (`main/720p`), created on
+    /// first use. Rendition names contain a `/`, which no publish key can claim.
+    pub fn rendition(&self, name: &str) -> Arc<Stream> {
+        Arc::clone(
+            self.streams()
+                .entry(name.to_owned())
+                .or_insert_with(|| Stream::new(name)),
+        )
+    }
+
+    /// Claims a rendition stream for its transcoder (no key: it is internal).
+    pub fn publish_rendition(&self, stream: &Arc<Stream>) -> Option<PublisherGuard> {
+        if self.shutting_down.load(Ordering::Relaxed) {
+            return None;
+        }
+        let id = self.next_publisher.fetch_add(1, Ordering::Relaxed);
+        let origin = Origin::new(
+            "transcoder",
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        );
+        stream.try_publish(id, origin)
+    }
+
+    /// A rendition nobody uses any more: its subscribers end and it is forgotten.
+    pub fn forget_rendition(&self, stream: &Arc<Stream>) {
+        let mut streams = self.streams();
+        if streams
+            .get(stream.name())
+            .is_some_and(|s| Arc::ptr_eq(s, stream))
+        {
+            streams.remove(stream.name());
+        }
+        drop(streams);
+        stream.shutdown();
+    }
+
     /// The SRT passphrase of the stream that `key` publishes to.
     pub fn passphrase_for_key(&self, key: &str) -> Option<String> {
         self.declared_list()

@@ -1,6 +1,8 @@
 //! H.264 structures a muxer needs: the AVCDecoderConfigurationRecord carried in FLV
-//! sequence headers and MP4 `avcC` boxes, and the picture size from an SPS.
+//! sequence headers and MP4 `avcC` boxes, the picture size from an SPS, and the
+//! Annex B byte stream that encoders write.
 
+pub mod annexb;
 mod avcc;
 pub(crate) mod bits;
 mod sps;

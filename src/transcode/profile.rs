@@ -1,0 +1,309 @@
+//! A `[[profile]]` resolved into what one rendition encodes: picture size, rate,
+//! keyframe cadence, H.264 options, audio handling and the encoder to use.
+
+use crate::config::{ProfileConfig, parse_bitrate};
+
+/// An encoder family; which FFmpeg encoder each one is lives in `ffi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EncoderKind {
+    X264,
+    Nvenc,
+    Vaapi,
+    Qsv,
+}
+
+impl EncoderKind {
+    /// `auto` tries the hardware encoders first, in this order, then libx264.
+    pub const AUTO_ORDER: [Self; 4] = [Self::Nvenc, Self::Vaapi, Self::Qsv, Self::X264];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::X264 => "x264",
+            Self::Nvenc => "nvenc",
+            Self::Vaapi => "vaapi",
+            Self::Qsv => "qsv",
+        }
+    }
+}
+
+/// `encoder = ...` in a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncoderChoice {
+    Auto,
+    Only(EncoderKind),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateControl {
+    /// Average bitrate capped by a VBV of the same rate (what platforms accept).
+    Vbr,
+    /// Constant bitrate with filler (HRD signalled), for strict ingest limits.
+    Cbr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioMode {
+    /// The source's audio frames, untouched.
+    Passthrough,
+    Aac {
+        bitrate: u64,
+    },
+    Opus {
+        bitrate: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    pub name: String,
+    /// 0 keeps the source's aspect ratio from the other dimension (both 0: source size).
+    pub width: u32,
+    pub height: u32,
+    /// Frames per second cap; 0 keeps the source rate.
+    pub fps: u32,
+    pub video_bitrate: u64,
+    pub rate_control: RateControl,
+    pub bframes: u32,
+    pub h264_profile: String,
+    pub h264_level: Option<String>,
+    pub preset: String,
+    /// Longest distance between keyframes when the source's own are further apart.
+    pub keyframe_ms: u64,
+    pub audio: AudioMode,
+    pub encoder: EncoderChoice,
+    pub threads: u32,
+    pub gpu: u32,
+    pub vaapi_device: String,
+}
+
+/// x264 presets, fastest first.
+const PRESETS: [&str; 10] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+];
+
+impl Profile {
+    /// Checks and resolves one profile; the error names the offending key.
+    /// `segment_seconds` is the default keyframe interval, so every rendition's
+    /// segments can start on a keyframe.
+    pub fn resolve(
+        config: &ProfileConfig,
+        segment_seconds: f64,
+    ) -> Result<Self, (&'static str, String)> {
+        if config.name == crate::mux::SOURCE {
+            return Err((
+                "name",
+                "\"source\" is the passthrough rendition's name".into(),
+            ));
+        }
+        for (key, value) in [("width", config.width), ("height", config.height)] {
+            if value % 2 != 0 || value > 8192 {
+                return Err((
+                    key,
+                    format!("{value} must be even and at most 8192 (0 keeps the aspect ratio)"),
+                ));
+            }
+        }
+        if config.fps > 240 {
+            return Err((
+                "fps",
+                "at most 240 frames per second (0 keeps the source rate)".into(),
+            ));
+        }
+        let video_bitrate = match parse_bitrate(&config.video_bitrate) {
+            Some(bps) if bps >= 16_000 => bps,
+            _ => {
+                return Err((
+                    "video_bitrate",
+                    format!(
+                        "{:?} is not a bitrate of at least 16k like \"2500k\" or \"6M\"",
+                        config.video_bitrate
+                    ),
+                ));
+            }
+        };
+        let rate_control = match config.rate_control.as_str() {
+            "" | "vbr" => RateControl::Vbr,
+            "cbr" => RateControl::Cbr,
+            other => return Err(("rate_control", format!("{other:?} is not vbr or cbr"))),
+        };
+        let bframes = config.bframes.unwrap_or(2);
+        if bframes > 16 {
+            return Err(("bframes", "at most 16 B-frames".into()));
+        }
+        let h264_profile = match config.h264_profile.as_str() {
+            "" => "high".to_owned(),
+            p @ ("baseline" | "main" | "high") => p.to_owned(),
+            other => {
+                return Err((
+                    "h264_profile",
+                    format!("{other:?} is not baseline, main or high"),
+                ));
+            }
+        };
+        if h264_profile == "baseline" && bframes > 0 {
+            return Err((
+                "bframes",
+                "the baseline profile has no B-frames: set bframes = 0".into(),
+            ));
+        }
+        let preset = match config.preset.as_str() {
+            "" => "veryfast".to_owned(),
+            p if PRESETS.contains(&p) => p.to_owned(),
+            other => {
+                return Err((
+                    "preset",
+                    format!("{other:?} is not an x264 preset ({})", PRESETS.join(", ")),
+                ));
+            }
+        };
+        let keyframe_seconds = config.keyframe_seconds.unwrap_or(segment_seconds);
+        if !(0.1..=20.0).contains(&keyframe_seconds) {
+            return Err(("keyframe_seconds", "between 0.1 and 20 seconds".into()));
+        }
+        let audio_bitrate = if config.audio_bitrate.is_empty() {
+            None
+        } else {
+            Some(
+                parse_bitrate(&config.audio_bitrate)
+                    .filter(|b| *b >= 6_000)
+                    .ok_or_else(|| {
+                        (
+                            "audio_bitrate",
+                            format!("{:?} is not a bitrate like \"128k\"", config.audio_bitrate),
+                        )
+                    })?,
+            )
+        };
+        let audio = match (config.audio.as_str(), audio_bitrate) {
+            ("", None) | ("passthrough", None) => AudioMode::Passthrough,
+            ("passthrough", Some(_)) => {
+                return Err((
+                    "audio_bitrate",
+                    "passthrough audio keeps the source bitrate: remove audio_bitrate".into(),
+                ));
+            }
+            ("" | "aac", bitrate) => AudioMode::Aac {
+                bitrate: bitrate.unwrap_or(128_000),
+            },
+            ("opus", bitrate) => AudioMode::Opus {
+                bitrate: bitrate.unwrap_or(96_000),
+            },
+            (other, _) => {
+                return Err((
+                    "audio",
+                    format!("{other:?} is not aac, opus or passthrough"),
+                ));
+            }
+        };
+        let encoder = match config.encoder.as_str() {
+            "" | "auto" => EncoderChoice::Auto,
+            "x264" => EncoderChoice::Only(EncoderKind::X264),
+            "nvenc" => EncoderChoice::Only(EncoderKind::Nvenc),
+            "vaapi" => EncoderChoice::Only(EncoderKind::Vaapi),
+            "qsv" => EncoderChoice::Only(EncoderKind::Qsv),
+            other => {
+                return Err((
+                    "encoder",
+                    format!("{other:?} is not auto, x264, nvenc, vaapi or qsv"),
+                ));
+            }
+        };
+        if config.threads > 64 {
+            return Err((
+                "threads",
+                "at most 64 encoder threads (0: the encoder decides)".into(),
+            ));
+        }
+        Ok(Self {
+            name: config.name.clone(),
+            width: config.width,
+            height: config.height,
+            fps: config.fps,
+            video_bitrate,
+            rate_control,
+            bframes,
+            h264_profile,
+            h264_level: config.h264_level.clone(),
+            preset,
+            keyframe_ms: (keyframe_seconds * 1000.0).round() as u64,
+            audio,
+            encoder,
+            threads: config.threads,
+            gpu: config.gpu,
+            vaapi_device: config
+                .vaapi_device
+                .clone()
+                .unwrap_or_else(|| "/dev/dri/renderD128".into()),
+        })
+    }
+
+    /// The output picture size for a source of `width`x`height`: a 0 dimension keeps
+    /// the aspect ratio; sizes are rounded to even numbers (4:2:0 needs them).
+    pub fn output_size(&self, width: u32, height: u32) -> (u32, u32) {
+        let even = |v: u64| u32::try_from((v.max(2) + 1) & !1).unwrap_or(u32::MAX - 1);
+        let (w, h) = (u64::from(width.max(2)), u64::from(height.max(2)));
+        match (self.width, self.height) {
+            (0, 0) => (even(w), even(h)),
+            (0, out_h) => (even(w * u64::from(out_h) / h), out_h),
+            (out_w, 0) => (out_w, even(h * u64::from(out_w) / w)),
+            (out_w, out_h) => (out_w, out_h),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(name: &str) -> ProfileConfig {
+        ProfileConfig {
+            name: name.into(),
+            height: 720,
+            video_bitrate: "2500k".into(),
+            ..ProfileConfig::default()
+        }
+    }
+
+    #[test]
+    fn defaults_and_aspect() {
+        let p = Profile::resolve(&config("720p"), 2.0).unwrap();
+        assert_eq!(p.encoder, EncoderChoice::Auto);
+        assert_eq!(p.audio, AudioMode::Passthrough);
+        assert_eq!(p.keyframe_ms, 2000);
+        assert_eq!(p.output_size(1920, 1080), (1280, 720));
+        assert_eq!(p.output_size(1440, 1080), (960, 720));
+        assert_eq!(p.output_size(1000, 1000), (720, 720));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let mut c = config("x");
+        c.encoder = "gpu".into();
+        assert_eq!(Profile::resolve(&c, 2.0).unwrap_err().0, "encoder");
+        let mut c = config("x");
+        c.width = 1279;
+        assert_eq!(Profile::resolve(&c, 2.0).unwrap_err().0, "width");
+        let mut c = config("x");
+        c.audio = "opus".into();
+        assert_eq!(
+            Profile::resolve(&c, 2.0).unwrap().audio,
+            AudioMode::Opus { bitrate: 96_000 }
+        );
+        let mut c = config("x");
+        c.h264_profile = "baseline".into();
+        assert_eq!(Profile::resolve(&c, 2.0).unwrap_err().0, "bframes");
+        assert_eq!(
+            Profile::resolve(&config("source"), 2.0).unwrap_err().0,
+            "name"
+        );
+    }
+}
