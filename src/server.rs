@@ -195,7 +195,24 @@ fn start_ladders(
     let segmenting = Arc::clone(&ctx.segmenting);
     let queue = ctx.queue;
     let jobs = Arc::clone(spawner);
+    let mut segmented = std::collections::HashSet::new();
+    for stream in &config.streams {
+        ctx.segmenting
+            .set_ladder(&stream.name, stream.ladder.clone());
+        for profile in &stream.ladder {
+            let name = crate::transcode::rendition_name(&stream.name, profile);
+            if let Some(bps) = ctx.transcoding.nominal_bandwidth(profile) {
+                ctx.segmenting.set_nominal_bandwidth(&name, bps);
+            }
+            segmented.insert(name);
+        }
+    }
+    // Only ladder renditions are cut for HLS/DASH; one that runs for a push output
+    // or an RTMP viewer alone needs no segments.
     ctx.transcoding.set_on_publish(Arc::new(move |stream| {
+        if !segmented.contains(stream.name()) {
+            return;
+        }
         let (segmenting, stream) = (Arc::clone(&segmenting), Arc::clone(stream));
         jobs.spawn(Box::new(move || segmenting.ensure(&stream, queue)));
     }));

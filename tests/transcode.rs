@@ -427,3 +427,103 @@ fn hardware_encoders_fail_with_their_reason_and_auto_falls_back() {
         println!("{encoder}: {}", err.trim());
     }
 }
+
+#[test]
+fn hls_and_dash_list_the_ladder_and_an_opus_rendition_decodes() {
+    let config = r#"
+[[profile]]
+name = "720p"
+height = 720
+video_bitrate = "2000k"
+audio_bitrate = "128k"
+preset = "ultrafast"
+
+[[profile]]
+name = "small"
+height = 360
+video_bitrate = "600k"
+audio = "opus"
+audio_bitrate = "64k"
+preset = "ultrafast"
+bframes = 0
+
+[[stream]]
+name = "main"
+key = "K"
+ladder = ["source", "720p", "small"]
+"#;
+    let server = Manifold::start("io_uring", config);
+    let get = |path: &str| common::http::request(server.http_port, "GET", path, &[], None);
+    let mut publisher = publish(&test_media(40), &server.rtmp_url("K"));
+    let multivariant = wait_for(
+        "the ladder in the multivariant playlist",
+        Duration::from_secs(40),
+        || {
+            let response = get("/live/main/index.m3u8");
+            let text = response.body;
+            (response.status == 200 && text.matches("#EXT-X-STREAM-INF").count() == 3)
+                .then_some(text)
+        },
+    );
+    println!("{multivariant}");
+    for (uri, resolution, codec) in [
+        ("source/video.m3u8", "RESOLUTION=1920x1080", "mp4a"),
+        ("720p/video.m3u8", "RESOLUTION=1280x720", "mp4a"),
+        ("small/video.m3u8", "RESOLUTION=640x360", "opus"),
+    ] {
+        let line = multivariant
+            .lines()
+            .zip(multivariant.lines().skip(1))
+            .find(|(_, next)| *next == uri)
+            .map(|(inf, _)| inf)
+            .unwrap_or_else(|| panic!("{uri} not in the multivariant playlist"));
+        assert!(
+            line.contains(resolution) && line.contains(codec),
+            "{uri}: {line}"
+        );
+    }
+    // Each rendition's low-latency playlist reports where the others are.
+    let playlist = wait_for("720p segments", Duration::from_secs(30), || {
+        let response = get("/live/main/720p/video.m3u8");
+        (response.status == 200 && response.body.contains("#EXTINF")).then_some(response.body)
+    });
+    assert!(
+        playlist.contains("#EXT-X-RENDITION-REPORT:URI=\"../source/video.m3u8\"")
+            && playlist.contains("#EXT-X-RENDITION-REPORT:URI=\"../small/video.m3u8\""),
+        "rendition reports in 720p/video.m3u8:\n{playlist}"
+    );
+    // The Opus rendition's audio decodes.
+    let audio_url = server.http_url("/live/main/small/audio.m3u8");
+    let mut decode = Command::new("ffmpeg");
+    decode.args([
+        "-v", "error", "-i", &audio_url, "-t", "4", "-f", "null", "-",
+    ]);
+    let (status, _, err) = run_output(
+        decode,
+        "ffmpeg decoding the Opus rendition",
+        Duration::from_secs(60),
+    );
+    assert!(
+        status.success() && err.trim().is_empty(),
+        "decoding Opus: {status} {err}"
+    );
+    let info = ffprobe::streams(&audio_url);
+    assert_eq!(info.audio_codec.as_deref(), Some("opus"));
+    // The MPD lists every rendition as a representation of one adaptation set.
+    let mpd = wait_for(
+        "every representation in the MPD",
+        Duration::from_secs(30),
+        || {
+            let text = get("/live/main/manifest.mpd").body;
+            ["v-source", "v-720p", "v-small", "a-small"]
+                .iter()
+                .all(|id| text.contains(&format!("id=\"{id}\"")))
+                .then_some(text)
+        },
+    );
+    assert!(mpd.contains("codecs=\"opus\""), "{mpd}");
+    let video = ffprobe::streams(&server.http_url("/live/main/small/video.m3u8"));
+    assert_eq!((video.width, video.height), (640, 360));
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+}

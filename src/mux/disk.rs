@@ -116,7 +116,15 @@ pub struct DiskState {
 /// Brings the files of `rendition` up to date: new complete segments and init
 /// segments written, evicted segments removed, playlists and MPD rewritten when
 /// the segment list changed.
-pub fn sync(writer: &DiskWriter, rendition: &Rendition, state: &mut DiskState) {
+/// Writes `rendition`'s new segments and its playlists; the stream's multivariant
+/// playlist and MPD list `ladder`, with `reference` (the source) for the periods.
+pub fn sync(
+    writer: &DiskWriter,
+    rendition: &Rendition,
+    ladder: &[std::sync::Arc<Rendition>],
+    reference: &Rendition,
+    state: &mut DiskState,
+) {
     let stream_dir = writer.root.join(&rendition.stream);
     let dir = stream_dir.join(&rendition.name);
     let mut changed = false;
@@ -174,11 +182,11 @@ pub fn sync(writer: &DiskWriter, rendition: &Rendition, state: &mut DiskState) {
     let files = [
         (
             stream_dir.join("index.m3u8"),
-            text(manifests::multivariant(rendition)),
+            text(manifests::multivariant(ladder)),
         ),
         (
             stream_dir.join("manifest.mpd"),
-            text(manifests::mpd(rendition)),
+            text(manifests::mpd(reference, ladder)),
         ),
         (
             dir.join("video.m3u8"),

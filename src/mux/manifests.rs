@@ -5,8 +5,8 @@ use protocol_parsers::dash::{
     AdaptationSet, ContentType, Mpd, Period, Representation, SegmentTemplate, TimelineEntry,
 };
 use protocol_parsers::hls::{
-    Media, MediaPlaylist, MultivariantPlaylist, Part, PreloadHint, PreloadHintType, Segment,
-    ServerControl, Variant, codec_string,
+    Media, MediaPlaylist, MultivariantPlaylist, Part, PreloadHint, PreloadHintType,
+    RenditionReport, Segment, ServerControl, Variant, codec_string,
 };
 use protocol_parsers::media::{CodecConfig, TrackKind};
 
@@ -84,73 +84,138 @@ fn bandwidth(inner: &Inner, kind: TrackKind) -> u64 {
         .unwrap_or(0)
 }
 
-/// `index.m3u8`: the video playlist with its audio group, or whichever exists.
-pub fn multivariant(rendition: &Rendition) -> Option<String> {
-    let inner = rendition.lock();
-    let prefix = &rendition.name;
-    let video = inner.video.as_ref();
-    let audio = inner.audio.as_ref();
-    let mut codecs = Vec::new();
-    let mut resolution = None;
-    for media in [video, audio].into_iter().flatten() {
-        codecs.extend(codec_string(&media.track.config));
-        if let CodecConfig::Video { width, height, .. } = media.track.config {
-            resolution = Some((width, height));
+/// `index.m3u8`: one variant per rendition of the ladder (its video playlist, with
+/// its own audio group), or the source alone.
+pub fn multivariant(renditions: &[std::sync::Arc<Rendition>]) -> Option<String> {
+    let mut variants = Vec::new();
+    let mut media = Vec::new();
+    let single = renditions.len() == 1;
+    for rendition in renditions {
+        let inner = rendition.lock();
+        let prefix = &rendition.name;
+        let video = inner.video.as_ref();
+        let audio = inner.audio.as_ref();
+        let mut codecs = Vec::new();
+        let mut resolution = None;
+        for track in [video, audio].into_iter().flatten() {
+            codecs.extend(codec_string(&track.track.config));
+            if let CodecConfig::Video { width, height, .. } = track.track.config {
+                resolution = Some((width, height));
+            }
         }
-    }
-    let bandwidth = bandwidth(&inner, TrackKind::Video) + bandwidth(&inner, TrackKind::Audio);
-    let (uri, audio_group) = match (video, audio) {
-        (Some(_), Some(_)) => (
-            format!("{prefix}/video.m3u8"),
-            Some(format!("{prefix}/audio.m3u8")),
-        ),
-        (Some(_), None) => (format!("{prefix}/video.m3u8"), None),
-        (None, Some(_)) => (format!("{prefix}/audio.m3u8"), None),
-        (None, None) => return None,
-    };
-    let playlist = MultivariantPlaylist {
-        independent_segments: true,
-        variants: vec![Variant {
+        let bandwidth = bandwidth(&inner, TrackKind::Video) + bandwidth(&inner, TrackKind::Audio);
+        // One rendition keeps the group name players already know ("audio").
+        let group = if single {
+            "audio".to_owned()
+        } else {
+            format!("audio-{prefix}")
+        };
+        let (uri, audio_group) = match (video, audio) {
+            (Some(_), Some(_)) => (
+                format!("{prefix}/video.m3u8"),
+                Some(format!("{prefix}/audio.m3u8")),
+            ),
+            (Some(_), None) => (format!("{prefix}/video.m3u8"), None),
+            (None, Some(_)) => (format!("{prefix}/audio.m3u8"), None),
+            (None, None) => continue,
+        };
+        variants.push(Variant {
             uri,
             // Before the first segment completes, a nominal figure; players
             // only use it to choose between variants.
-            bandwidth: if bandwidth > 0 { bandwidth } else { 1_000_000 },
+            bandwidth: match bandwidth {
+                0 => rendition.nominal_bandwidth.unwrap_or(1_000_000),
+                measured => measured,
+            },
             average_bandwidth: None,
             codecs: codecs.join(","),
             resolution,
             frame_rate: None,
-            audio: audio_group.as_ref().map(|_| "audio".to_owned()),
-        }],
-        media: audio_group
-            .map(|uri| {
-                vec![Media {
-                    group_id: "audio".to_owned(),
-                    name: rendition.name.clone(),
-                    uri,
-                    default: true,
-                    channels: audio.and_then(|m| match m.track.config {
-                        CodecConfig::Audio { channels, .. } => Some(channels.to_string()),
-                        _ => None,
-                    }),
-                }]
-            })
-            .unwrap_or_default(),
+            audio: audio_group.as_ref().map(|_| group.clone()),
+        });
+        if let Some(uri) = audio_group {
+            media.push(Media {
+                group_id: group,
+                name: rendition.name.clone(),
+                uri,
+                default: true,
+                channels: audio.and_then(|m| match m.track.config {
+                    CodecConfig::Audio { channels, .. } => Some(channels.to_string()),
+                    _ => None,
+                }),
+            });
+        }
+    }
+    if variants.is_empty() {
+        return None;
+    }
+    // In the ladder's order: players that start on the first variant start on
+    // the one the operator listed first.
+    let playlist = MultivariantPlaylist {
+        independent_segments: true,
+        variants,
+        media,
     };
     Some(playlist.write())
 }
 
+/// RENDITION-REPORTs for a low-latency playlist of `kind`: where each other
+/// rendition of the ladder is, so a player switching to it can ask for the right
+/// part at once.
+pub fn rendition_reports(
+    this: &Rendition,
+    ladder: &[std::sync::Arc<Rendition>],
+    kind: TrackKind,
+) -> Vec<RenditionReport> {
+    let file = match kind {
+        TrackKind::Video => "video.m3u8",
+        TrackKind::Audio => "audio.m3u8",
+    };
+    ladder
+        .iter()
+        .filter(|r| r.name != this.name)
+        .filter_map(|r| {
+            let inner = r.lock();
+            if !has(&inner, kind) {
+                return None;
+            }
+            let last = inner.segments.back()?;
+            let parts = last.track(kind).parts.len();
+            let (last_msn, last_part) = match parts.checked_sub(1) {
+                Some(index) => (last.msn, Some(index as u64)),
+                None if last.complete => (last.msn, None),
+                None => (last.msn.checked_sub(1)?, None),
+            };
+            Some(RenditionReport {
+                uri: format!("../{}/{file}", r.name),
+                last_msn,
+                last_part: inner.config.part_ms.and(last_part),
+            })
+        })
+        .collect()
+}
+
 /// `video.m3u8` / `audio.m3u8`: the fMP4 media playlist of one track.
-pub fn media_playlist(rendition: &Rendition, kind: TrackKind) -> Option<String> {
-    playlist_of(rendition, kind, false)
+pub fn media_playlist(
+    rendition: &Rendition,
+    kind: TrackKind,
+    reports: Vec<RenditionReport>,
+) -> Option<String> {
+    playlist_of(rendition, kind, false, reports)
 }
 
 /// The same playlist for files on disk (`hls.directory`): complete segments only,
 /// no parts, hints or blocking (a plain file server cannot hold requests).
 pub fn media_playlist_for_disk(rendition: &Rendition, kind: TrackKind) -> Option<String> {
-    playlist_of(rendition, kind, true)
+    playlist_of(rendition, kind, true, Vec::new())
 }
 
-fn playlist_of(rendition: &Rendition, kind: TrackKind, for_disk: bool) -> Option<String> {
+fn playlist_of(
+    rendition: &Rendition,
+    kind: TrackKind,
+    for_disk: bool,
+    rendition_reports: Vec<RenditionReport>,
+) -> Option<String> {
     let inner = rendition.lock();
     if !has(&inner, kind) {
         return None;
@@ -233,7 +298,11 @@ fn playlist_of(rendition: &Rendition, kind: TrackKind, for_disk: bool) -> Option
         skipped_segments: 0,
         segments,
         preload_hint,
-        rendition_reports: Vec::new(),
+        rendition_reports: if for_disk {
+            Vec::new()
+        } else {
+            rendition_reports
+        },
         ended: false,
     };
     Some(playlist.write())
@@ -254,12 +323,30 @@ fn periods(inner: &Inner) -> Vec<Vec<&SegmentRec>> {
 }
 
 /// `manifest.mpd`: a dynamic MPD, one period per publisher session (or codec
-/// change), a video and an audio adaptation set over the same CMAF segments.
-pub fn mpd(rendition: &Rendition) -> Option<String> {
-    let inner = rendition.lock();
+/// change) of `reference` (the source), a video and an audio adaptation set over
+/// the same CMAF segments, with one representation per rendition of the ladder.
+pub fn mpd(reference: &Rendition, ladder: &[std::sync::Arc<Rendition>]) -> Option<String> {
+    let inner = reference.lock();
     let availability_start = inner.availability_start_ms?;
-    let prefix = &rendition.name;
     let segment_seconds = inner.config.segment_ms as f64 / 1000.0;
+    let single = ladder.len() <= 1;
+    // Other renditions' windows, read once (each lock taken alone, never nested
+    // with a sibling's).
+    let others: Vec<(&Rendition, Vec<SegmentView>)> = ladder
+        .iter()
+        .filter(|r| !std::ptr::eq(r.as_ref(), reference))
+        .map(|r| {
+            let view = r
+                .lock()
+                .segments
+                .iter()
+                .filter(|s| s.complete)
+                .map(SegmentView::of)
+                .collect();
+            (r.as_ref(), view)
+        })
+        .collect();
+    let reference_listed = ladder.iter().any(|r| std::ptr::eq(r.as_ref(), reference));
     let mut out_periods = Vec::new();
     for segments in periods(&inner) {
         let Some(first) = segments.first() else {
@@ -267,51 +354,72 @@ pub fn mpd(rendition: &Rendition) -> Option<String> {
         };
         let (period_msn, period_wall, period_media_ms) = first.period;
         let start = (period_wall - availability_start) as f64 / 1000.0;
+        let own: Vec<SegmentView> = segments.iter().map(|s| SegmentView::of(s)).collect();
         let mut adaptation_sets = Vec::new();
         for kind in [TrackKind::Video, TrackKind::Audio] {
-            let Some(media) = first.track(kind).init.clone() else {
-                continue;
-            };
-            let timescale = media.track.timescale.max(1);
-            // The period starts at its first segment's media time.
-            let offset = period_media_ms * i64::from(timescale) / 1000;
-            let mut timeline: Vec<TimelineEntry> = Vec::new();
-            for s in &segments {
-                let track = s.track(kind);
-                let (Some(t), d) = (track.start_dts, track.duration()) else {
+            let mut members: Vec<(&Rendition, Vec<&SegmentView>, u64)> = Vec::new();
+            if reference_listed || others.is_empty() {
+                members.push((reference, own.iter().collect(), bandwidth(&inner, kind)));
+            }
+            for (rendition, view) in &others {
+                // The same publisher session of a rendition: its period began
+                // within a few seconds of the source's (it starts a little later).
+                let matching: Vec<&SegmentView> = view
+                    .iter()
+                    .filter(|v| (v.period.1 - period_wall).abs() < 10_000)
+                    .collect();
+                let rate = view_bandwidth(&matching, kind);
+                members.push((rendition, matching, rate));
+            }
+            let mut representations = Vec::new();
+            let mut content = None;
+            for (rendition, views, rate) in members {
+                let Some(media) = views.iter().find_map(|v| v.init(kind)) else {
                     continue;
                 };
-                let (t, d) = (u64::try_from(t).unwrap_or(0), u64::try_from(d).unwrap_or(0));
-                match timeline.last_mut() {
-                    Some(last) if last.d == d && last.t + last.d * (u64::from(last.r) + 1) == t => {
-                        last.r += 1;
+                let timescale = media.track.timescale.max(1);
+                // Every rendition keeps the source's timestamps, so one offset
+                // (the period's first media time) serves them all.
+                let offset = period_media_ms * i64::from(timescale) / 1000;
+                let mut timeline: Vec<TimelineEntry> = Vec::new();
+                for v in &views {
+                    let Some((t, d)) = v.timing(kind) else {
+                        continue;
+                    };
+                    match timeline.last_mut() {
+                        Some(last)
+                            if last.d == d && last.t + last.d * (u64::from(last.r) + 1) == t =>
+                        {
+                            last.r += 1;
+                        }
+                        _ => timeline.push(TimelineEntry { t, d, r: 0 }),
                     }
-                    _ => timeline.push(TimelineEntry { t, d, r: 0 }),
                 }
-            }
-            let (width, height, audio_sampling_rate, audio_channels) = match media.track.config {
-                CodecConfig::Video { width, height, .. } => (Some(width), Some(height), None, None),
-                CodecConfig::Audio {
-                    sample_rate,
-                    channels,
-                    ..
-                } => (None, None, Some(sample_rate), Some(channels)),
-                _ => (None, None, None, None),
-            };
-            adaptation_sets.push(AdaptationSet {
-                content_type: match kind {
-                    TrackKind::Video => ContentType::Video,
-                    TrackKind::Audio => ContentType::Audio,
-                },
-                mime_type: match kind {
-                    TrackKind::Video => "video/mp4".to_owned(),
-                    TrackKind::Audio => "audio/mp4".to_owned(),
-                },
-                segment_alignment: true,
-                representations: vec![Representation {
-                    id: letter(kind).to_owned(),
+                let Some(start_number) = views.first().map(|v| v.msn) else {
+                    continue;
+                };
+                let (width, height, audio_sampling_rate, audio_channels) = match media.track.config
+                {
+                    CodecConfig::Video { width, height, .. } => {
+                        (Some(width), Some(height), None, None)
+                    }
+                    CodecConfig::Audio {
+                        sample_rate,
+                        channels,
+                        ..
+                    } => (None, None, Some(sample_rate), Some(channels)),
+                    _ => (None, None, None, None),
+                };
+                content.get_or_insert(kind);
+                let prefix = &rendition.name;
+                representations.push(Representation {
+                    id: if single {
+                        letter(kind).to_owned()
+                    } else {
+                        format!("{}-{prefix}", letter(kind))
+                    },
                     codecs: codec_string(&media.track.config).unwrap_or_default(),
-                    bandwidth: bandwidth(&inner, kind).max(1),
+                    bandwidth: rate.max(1),
                     width,
                     height,
                     frame_rate: None,
@@ -325,12 +433,27 @@ pub fn mpd(rendition: &Rendition) -> Option<String> {
                             letter(kind),
                             rendition.generation
                         ),
-                        start_number: first.msn,
+                        start_number,
                         presentation_time_offset: u64::try_from(offset).unwrap_or(0),
                         timeline: Some(timeline),
                         duration: None,
                     },
-                }],
+                });
+            }
+            if content.is_none() {
+                continue;
+            }
+            adaptation_sets.push(AdaptationSet {
+                content_type: match kind {
+                    TrackKind::Video => ContentType::Video,
+                    TrackKind::Audio => ContentType::Audio,
+                },
+                mime_type: match kind {
+                    TrackKind::Video => "video/mp4".to_owned(),
+                    TrackKind::Audio => "audio/mp4".to_owned(),
+                },
+                segment_alignment: true,
+                representations,
             });
         }
         out_periods.push(Period {
@@ -354,6 +477,83 @@ pub fn mpd(rendition: &Rendition) -> Option<String> {
         periods: out_periods,
     };
     Some(mpd.write())
+}
+
+/// What the MPD needs of one complete segment, copied out of its rendition's lock.
+struct SegmentView {
+    msn: u64,
+    period: (u64, i64, i64),
+    video: TrackView,
+    audio: TrackView,
+}
+
+struct TrackView {
+    init: Option<std::sync::Arc<super::rendition::TrackMedia>>,
+    start_dts: Option<i64>,
+    duration: i64,
+    bytes: usize,
+    seconds: f64,
+}
+
+impl SegmentView {
+    fn of(segment: &SegmentRec) -> Self {
+        let track = |kind| {
+            let t = segment.track(kind);
+            TrackView {
+                init: t.init.clone(),
+                start_dts: t.start_dts,
+                duration: t.duration(),
+                bytes: t
+                    .parts
+                    .iter()
+                    .flat_map(|p| &p.pieces)
+                    .map(|b| b.len())
+                    .sum(),
+                seconds: t.seconds(),
+            }
+        };
+        Self {
+            msn: segment.msn,
+            period: segment.period,
+            video: track(TrackKind::Video),
+            audio: track(TrackKind::Audio),
+        }
+    }
+
+    fn track(&self, kind: TrackKind) -> &TrackView {
+        match kind {
+            TrackKind::Video => &self.video,
+            TrackKind::Audio => &self.audio,
+        }
+    }
+
+    fn init(&self, kind: TrackKind) -> Option<std::sync::Arc<super::rendition::TrackMedia>> {
+        self.track(kind).init.clone()
+    }
+
+    /// SegmentTimeline `t` and `d`.
+    fn timing(&self, kind: TrackKind) -> Option<(u64, u64)> {
+        let track = self.track(kind);
+        let t = u64::try_from(track.start_dts?).unwrap_or(0);
+        Some((t, u64::try_from(track.duration).unwrap_or(0)))
+    }
+}
+
+/// The peak segment bitrate of a track over `views` (what `bandwidth` is for the
+/// reference rendition).
+fn view_bandwidth(views: &[&SegmentView], kind: TrackKind) -> u64 {
+    views
+        .iter()
+        .map(|v| {
+            let t = v.track(kind);
+            if t.seconds > 0.0 {
+                (t.bytes as f64 * 8.0 / t.seconds) as u64
+            } else {
+                0
+            }
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 pub fn ts_segment_uri(rendition: &Rendition, msn: u64) -> String {

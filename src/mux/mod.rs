@@ -29,6 +29,11 @@ pub struct Segmenting {
     window: usize,
     /// `hls.directory`, when set.
     disk: Option<Arc<disk::DiskWriter>>,
+    /// Each stream's `ladder`: the renditions its multivariant playlist and MPD
+    /// list, in order (a stream without one lists its source alone).
+    ladders: Mutex<HashMap<String, Vec<String>>>,
+    /// Announced bitrates of transcoded renditions, by stream name (`main/720p`).
+    nominal: Mutex<HashMap<String, u64>>,
 }
 
 impl Segmenting {
@@ -52,6 +57,8 @@ impl Segmenting {
             },
             window: hls.window as usize,
             disk,
+            ladders: Mutex::new(HashMap::new()),
+            nominal: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -59,14 +66,59 @@ impl Segmenting {
         self.renditions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Sets the renditions `stream`'s multivariant playlist and MPD list.
+    pub fn set_ladder(&self, stream: &str, ladder: Vec<String>) {
+        self.ladders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(stream.to_owned(), ladder);
+    }
+
+    /// The bitrate to announce for the rendition stream `name` until measured.
+    pub fn set_nominal_bandwidth(&self, name: &str, bits_per_second: u64) {
+        self.nominal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), bits_per_second);
+    }
+
+    /// The renditions of `stream` to list, in ladder order, that exist now.
+    pub fn ladder(&self, stream: &str) -> Vec<Arc<Rendition>> {
+        let names = self
+            .ladders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(stream)
+            .cloned()
+            .filter(|l| !l.is_empty())
+            .unwrap_or_else(|| vec![SOURCE.to_owned()]);
+        let map = self.map();
+        names
+            .iter()
+            .filter_map(|name| map.get(&key(stream, name)).cloned())
+            .collect()
+    }
+
     /// Starts segmenting `stream` on the calling worker unless that runs already.
+    /// A transcoded rendition's stream (`SOURCE/PROFILE`) becomes rendition
+    /// `PROFILE` of its source, served under `/live/SOURCE/PROFILE/`.
     pub fn ensure(self: &Arc<Self>, stream: &Arc<Stream>, queue: QueueLimits) {
         let rendition = {
             let mut map = self.map();
             if map.contains_key(stream.name()) {
                 return;
             }
-            let rendition = Rendition::new(stream.name(), SOURCE, self.config, self.window);
+            let (source, name) = stream
+                .name()
+                .split_once('/')
+                .unwrap_or((stream.name(), SOURCE));
+            let nominal = self
+                .nominal
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(stream.name())
+                .copied();
+            let rendition = Rendition::new(source, name, self.config, self.window, nominal);
             map.insert(stream.name().to_owned(), Arc::clone(&rendition));
             rendition
         };
@@ -80,8 +132,14 @@ impl Segmenting {
         compio::runtime::spawn(task).detach();
     }
 
+    /// The source rendition of `stream` (or, for `SOURCE/PROFILE`, that rendition).
     pub fn find(&self, stream: &str) -> Option<Arc<Rendition>> {
         self.map().get(stream).cloned()
+    }
+
+    /// Rendition `name` of `stream`.
+    pub fn find_rendition(&self, stream: &str, name: &str) -> Option<Arc<Rendition>> {
+        self.map().get(&key(stream, name)).cloned()
     }
 
     pub fn list(&self) -> Vec<Arc<Rendition>> {
@@ -90,11 +148,18 @@ impl Segmenting {
 
     fn forget(&self, rendition: &Arc<Rendition>) {
         let mut map = self.map();
-        if map
-            .get(&rendition.stream)
-            .is_some_and(|r| Arc::ptr_eq(r, rendition))
-        {
-            map.remove(&rendition.stream);
+        let key = rendition.key();
+        if map.get(&key).is_some_and(|r| Arc::ptr_eq(r, rendition)) {
+            map.remove(&key);
         }
+    }
+}
+
+/// The segmenting key of rendition `name` of `stream`.
+fn key(stream: &str, name: &str) -> String {
+    if name == SOURCE {
+        stream.to_owned()
+    } else {
+        format!("{stream}/{name}")
     }
 }

@@ -252,6 +252,9 @@ pub struct Rendition {
     /// In every segment URI: a rendition that restarts (its stream ended and was
     /// published again) numbers segments from 0 again, and caches must not mix them.
     pub generation: u64,
+    /// Bits per second to announce before a segment was measured (a transcoded
+    /// rendition's profile rates); players pick variants by it from the start.
+    pub nominal_bandwidth: Option<u64>,
     inner: Mutex<Inner>,
     waiting: Mutex<Vec<Waker>>,
     /// Playlists and the MPD as last rendered: (which, version, text).
@@ -259,11 +262,18 @@ pub struct Rendition {
 }
 
 impl Rendition {
-    pub fn new(stream: &str, name: &str, config: SegmenterConfig, window: usize) -> Arc<Self> {
+    pub fn new(
+        stream: &str,
+        name: &str,
+        config: SegmenterConfig,
+        window: usize,
+        nominal_bandwidth: Option<u64>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             stream: stream.to_owned(),
             name: name.to_owned(),
             generation: u64::from(fastrand::u32(..)),
+            nominal_bandwidth,
             inner: Mutex::new(Inner {
                 config,
                 window: window.max(2),
@@ -284,6 +294,12 @@ impl Rendition {
             waiting: Mutex::new(Vec::new()),
             rendered: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The name of the stream this rendition segments: the source's own name, or
+    /// `SOURCE/PROFILE` for a transcoded rendition.
+    pub fn key(&self) -> String {
+        super::key(&self.stream, &self.name)
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Inner> {

@@ -44,7 +44,11 @@ pub async fn run(
         }
         rendition.apply(segmenter.take_events(), unix_ms());
         if let Some(writer) = &disk {
-            disk::sync(writer, &rendition, &mut on_disk);
+            let ladder = owner.ladder(&rendition.stream);
+            let reference = owner
+                .find(&rendition.stream)
+                .unwrap_or_else(|| Arc::clone(&rendition));
+            disk::sync(writer, &rendition, &ladder, &reference, &mut on_disk);
         }
         if ended {
             break;

@@ -259,15 +259,29 @@ async fn route(ctx: &ServerContext, path: &str, query: &str) -> Reply {
         }
         _ => return not_found(),
     };
-    let Some(rendition) = ctx.segmenting.find(stream) else {
+    if let [name, file] = rest {
+        return match ctx.segmenting.find_rendition(stream, name) {
+            Some(rendition) => rendition_file(ctx, &rendition, file, query).await,
+            None => not_found(),
+        };
+    }
+    let ladder = ctx.segmenting.ladder(stream);
+    let Some(rendition) = ctx
+        .segmenting
+        .find(stream)
+        .or_else(|| ladder.first().cloned())
+    else {
         return not_found();
     };
     match rest {
-        ["index.m3u8"] => {
-            playlist(rendition.rendered("index", || manifests::multivariant(&rendition)))
+        // One rendition: cached per change. A ladder's playlist reads every
+        // rendition's window, so it is rendered per request (players fetch it once).
+        ["index.m3u8"] if ladder.len() <= 1 => {
+            playlist(rendition.rendered("index", || manifests::multivariant(&ladder)))
         }
+        ["index.m3u8"] => playlist(manifests::multivariant(&ladder).map(Bytes::from)),
         // The MPD carries publishTime, so it is rendered per request.
-        ["manifest.mpd"] => match manifests::mpd(&rendition) {
+        ["manifest.mpd"] => match manifests::mpd(&rendition, &ladder) {
             Some(mpd) => reply(
                 StatusCode::OK,
                 "application/dash+xml",
@@ -276,7 +290,6 @@ async fn route(ctx: &ServerContext, path: &str, query: &str) -> Reply {
             ),
             None => not_found(),
         },
-        [name, file] if *name == rendition.name => rendition_file(&rendition, file, query).await,
         _ => not_found(),
     }
 }
@@ -349,7 +362,12 @@ async fn wait_for_segment(rendition: &Rendition, msn: u64) {
     }
 }
 
-async fn rendition_file(rendition: &Arc<Rendition>, file: &str, query: &str) -> Reply {
+async fn rendition_file(
+    ctx: &ServerContext,
+    rendition: &Arc<Rendition>,
+    file: &str,
+    query: &str,
+) -> Reply {
     let generation = rendition.generation;
     if file == "ts.m3u8" {
         return playlist(rendition.rendered("ts", || manifests::ts_playlist(rendition)));
@@ -403,7 +421,11 @@ async fn rendition_file(rendition: &Arc<Rendition>, file: &str, query: &str) -> 
             TrackKind::Video => "video",
             TrackKind::Audio => "audio",
         };
-        return playlist(rendition.rendered(which, || manifests::media_playlist(rendition, kind)));
+        return playlist(rendition.rendered(which, || {
+            let ladder = ctx.segmenting.ladder(&rendition.stream);
+            let reports = manifests::rendition_reports(rendition, &ladder, kind);
+            manifests::media_playlist(rendition, kind, reports)
+        }));
     }
     // Names: init-{v|a}-{gen}-{id}.mp4, seg-{v|a}-{gen}-{msn}.m4s,
     // part-{v|a}-{gen}-{msn}-{index}.m4s.

@@ -124,6 +124,17 @@ impl Transcoding {
         *self.on_publish.lock().unwrap_or_else(|e| e.into_inner()) = hook;
     }
 
+    /// A profile's video plus audio target, in bits per second (what its HLS
+    /// variant announces before anything was measured).
+    pub fn nominal_bandwidth(&self, name: &str) -> Option<u64> {
+        let (profile, _) = self.profiles.get(name)?;
+        let audio = match profile.audio {
+            profile::AudioMode::Aac { bitrate } | profile::AudioMode::Opus { bitrate } => bitrate,
+            profile::AudioMode::Passthrough => 128_000,
+        };
+        Some(profile.video_bitrate + audio)
+    }
+
     pub fn has_profile(&self, name: &str) -> bool {
         self.profiles.contains_key(name)
     }
