@@ -524,6 +524,26 @@ ladder = ["source", "720p", "small"]
     assert!(mpd.contains("codecs=\"opus\""), "{mpd}");
     let video = ffprobe::streams(&server.http_url("/live/main/small/video.m3u8"));
     assert_eq!((video.width, video.height), (640, 360));
+    // Monitoring: each rendition's transcoder in the API and in /metrics.
+    let rendition = wait_for("720p at speed in the API", Duration::from_secs(20), || {
+        let body = server.api("GET", "/api/v1/streams/main", None).json();
+        let found = body["renditions"]
+            .as_array()?
+            .iter()
+            .find(|r| r["name"] == "720p")?
+            .clone();
+        (found["active"] == true && found["transcode"]["fps"].as_f64()? > 20.0).then_some(found)
+    });
+    assert_eq!(rendition["transcode"]["encoder"], "x264", "{rendition}");
+    assert_eq!(rendition["in_ladder"], true);
+    let metrics = server.api("GET", "/metrics", None).body;
+    common::promtool_check(&metrics);
+    for family in ["manifold_transcode_fps", "manifold_transcode_dropped_frames_total", "manifold_transcode_latency_p99_seconds"] {
+        assert!(
+            metrics.contains(&format!("{family}{{stream=\"main\",rendition=\"small\",encoder=\"x264\"}}")),
+            "{family} for the small rendition:\n{metrics}"
+        );
+    }
     let _ = publisher.kill();
     let _ = publisher.wait();
 }

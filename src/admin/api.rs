@@ -100,9 +100,57 @@ pub struct AudioView {
 #[derive(Debug, Serialize)]
 pub struct RenditionView {
     pub name: String,
-    /// `true` when this rendition is produced now (only `source` until the
-    /// transcoder lands).
+    /// `true` when this rendition is produced now: the source while it is live, a
+    /// profile while its transcoder publishes.
     pub active: bool,
+    /// Listed in the stream's `ladder` (others run for a push output or a viewer).
+    pub in_ladder: bool,
+    /// The transcoder's counters; `null` for `source` and for idle profiles.
+    pub transcode: Option<TranscodeView>,
+}
+
+/// One running rendition's transcoder.
+#[derive(Debug, Serialize)]
+pub struct TranscodeView {
+    pub encoder: &'static str,
+    pub fps: f64,
+    pub frames_in: u64,
+    pub frames_out: u64,
+    /// Pictures this rendition could not take in time.
+    pub dropped_frames: u64,
+    /// Source frames the shared decoder dropped (to a keyframe) falling behind.
+    pub decoder_dropped_frames: u64,
+    pub queue_depth: u64,
+    pub encode_ms_per_frame: f64,
+    pub restarts: u64,
+    /// Source frame in to rendition frame out.
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+}
+
+impl TranscodeView {
+    pub fn of(stats: &crate::transcode::RenditionStats, decoder_dropped: u64) -> Self {
+        use crate::transcode::RenditionStats as S;
+        let ms = |q| {
+            stats
+                .latency
+                .quantile(q)
+                .map(|d| (d.as_secs_f64() * 1e5).round() / 100.0)
+        };
+        Self {
+            encoder: stats.encoder,
+            fps: (stats.fps() * 100.0).round() / 100.0,
+            frames_in: S::get(&stats.frames_in),
+            frames_out: S::get(&stats.frames_out),
+            dropped_frames: S::get(&stats.dropped_frames),
+            decoder_dropped_frames: decoder_dropped,
+            queue_depth: S::get(&stats.queue_depth),
+            encode_ms_per_frame: (stats.encode_ms_per_frame() * 100.0).round() / 100.0,
+            restarts: S::get(&stats.restarts),
+            latency_p50_ms: ms(0.5),
+            latency_p99_ms: ms(0.99),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -257,6 +305,8 @@ pub fn stream_view(
         .map(|name| RenditionView {
             active: name == "source" && snapshot.live,
             name,
+            in_ladder: true,
+            transcode: None,
         })
         .collect();
     let rtmp = snapshot

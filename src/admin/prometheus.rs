@@ -402,6 +402,88 @@ pub fn render(scrape: &Scrape<'_>) -> String {
         "1 while the newest segment is older than 1.5 times the target duration",
         &|h| Some(f64::from(u8::from(h.health == "degraded"))),
     );
+    let transcode =
+        |t: &mut Text,
+         name: &str,
+         kind: Kind,
+         help: &str,
+         value: &dyn Fn(&super::api::TranscodeView) -> Option<f64>| {
+            t.family(name, kind, help);
+            for s in scrape.streams {
+                for rendition in &s.renditions {
+                    let Some(view) = &rendition.transcode else {
+                        continue;
+                    };
+                    if let Some(v) = value(view) {
+                        t.sample(
+                            name,
+                            &[
+                                ("stream", &s.name),
+                                ("rendition", &rendition.name),
+                                ("encoder", view.encoder),
+                            ],
+                            v,
+                        );
+                    }
+                }
+            }
+        };
+    transcode(
+        t,
+        "manifold_transcode_fps",
+        Kind::Gauge,
+        "Frames per second a rendition's encoder put out over the last second",
+        &|v| Some(v.fps),
+    );
+    transcode(
+        t,
+        "manifold_transcode_frames_total",
+        Kind::Counter,
+        "Frames a rendition's encoder put out",
+        &|v| Some(v.frames_out as f64),
+    );
+    transcode(
+        t,
+        "manifold_transcode_dropped_frames_total",
+        Kind::Counter,
+        "Decoded pictures a rendition could not take in time, plus source frames its decoder skipped",
+        &|v| Some((v.dropped_frames + v.decoder_dropped_frames) as f64),
+    );
+    transcode(
+        t,
+        "manifold_transcode_queue_depth",
+        Kind::Gauge,
+        "Decoded pictures and audio blocks waiting for a rendition's encoder",
+        &|v| Some(v.queue_depth as f64),
+    );
+    transcode(
+        t,
+        "manifold_transcode_encode_seconds_per_frame",
+        Kind::Gauge,
+        "Mean scale plus encode time per frame",
+        &|v| Some(v.encode_ms_per_frame / 1000.0),
+    );
+    transcode(
+        t,
+        "manifold_transcode_restarts_total",
+        Kind::Counter,
+        "Encoder failures that restarted a rendition",
+        &|v| Some(v.restarts as f64),
+    );
+    transcode(
+        t,
+        "manifold_transcode_latency_p50_seconds",
+        Kind::Gauge,
+        "Median time from a source frame reaching the stream to its transcoded frame",
+        &|v| v.latency_p50_ms.map(|ms| ms / 1000.0),
+    );
+    transcode(
+        t,
+        "manifold_transcode_latency_p99_seconds",
+        Kind::Gauge,
+        "99th percentile of the time from a source frame reaching the stream to its transcoded frame",
+        &|v| v.latency_p99_ms.map(|ms| ms / 1000.0),
+    );
     let served = crate::outputs::http_stats::totals();
     t.family(
         "manifold_http_requests_total",

@@ -230,6 +230,7 @@ pub fn stream_views(state: &AdminState, only: Option<&str>) -> Vec<StreamView> {
     let sampler = state.sampler.borrow();
     let store = state.store.borrow();
     let srt = SrtView::of(&ctx.srt.read(), now);
+    let transcoding = ctx.transcoding.stats();
     ctx.registry
         .list()
         .into_iter()
@@ -249,6 +250,28 @@ pub fn stream_views(state: &AdminState, only: Option<&str>) -> Vec<StreamView> {
                 .segmenting
                 .find(stream.name())
                 .map(|r| api::HlsView::of(&r, now));
+            for (stats, decoder_dropped) in
+                transcoding.iter().filter(|(s, _)| s.source == view.name)
+            {
+                let rendition_stream = crate::transcode::rendition_name(&view.name, &stats.profile);
+                let active = ctx
+                    .registry
+                    .find(crate::stream::APP, &rendition_stream)
+                    .is_some_and(|s| s.is_live());
+                let transcode = Some(api::TranscodeView::of(stats, *decoder_dropped));
+                match view.renditions.iter_mut().find(|r| r.name == stats.profile) {
+                    Some(rendition) => {
+                        rendition.active = active;
+                        rendition.transcode = transcode;
+                    }
+                    None => view.renditions.push(api::RenditionView {
+                        name: stats.profile.clone(),
+                        active,
+                        in_ladder: false,
+                        transcode,
+                    }),
+                }
+            }
             view.srt = srt
                 .connections
                 .iter()
