@@ -538,9 +538,15 @@ ladder = ["source", "720p", "small"]
     assert_eq!(rendition["in_ladder"], true);
     let metrics = server.api("GET", "/metrics", None).body;
     common::promtool_check(&metrics);
-    for family in ["manifold_transcode_fps", "manifold_transcode_dropped_frames_total", "manifold_transcode_latency_p99_seconds"] {
+    for family in [
+        "manifold_transcode_fps",
+        "manifold_transcode_dropped_frames_total",
+        "manifold_transcode_latency_p99_seconds",
+    ] {
         assert!(
-            metrics.contains(&format!("{family}{{stream=\"main\",rendition=\"small\",encoder=\"x264\"}}")),
+            metrics.contains(&format!(
+                "{family}{{stream=\"main\",rendition=\"small\",encoder=\"x264\"}}"
+            )),
             "{family} for the small rendition:\n{metrics}"
         );
     }

@@ -1,0 +1,319 @@
+//! Transcoding benchmark: Manifold's transcoder against the ffmpeg CLI doing the same
+//! work on the same machine in the same run: one decode of the 1080p30 H.264 clip,
+//! four scales (1080p/720p/480p/360p) and four libx264 encodes with the same
+//! settings (preset, bitrate with a 2 s VBV, 2 B-frames, a keyframe every 2 s, no
+//! scene cuts, the source's audio copied).
+//!
+//! `throughput`: frames are fed as fast as the transcoder takes them (at most a
+//! window ahead of the slowest rendition, so nothing is dropped); reported: frames
+//! per second through the whole ladder and CPU seconds, for both, and the ratio.
+//! `latency`: frames are fed at their own pace (real time); reported: the time from
+//! a source frame reaching the stream to its transcoded frame, p50/p99 per rung.
+//!
+//! Usage: cargo build --release && ./target/release/transcode-bench
+//!        [--preset veryfast] [--seconds 20] [--mode throughput,latency]
+
+#[path = "../../protocol-parsers/tests/support/flv_file.rs"]
+mod flv_file;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use manifold::admin::process;
+use manifold::config::{Config, ProfileConfig, StreamConfig};
+use manifold::stream::{Origin, Registry};
+use manifold::transcode::{RenditionStats, RenditionUse, Transcoding};
+use protocol_parsers::media::{Frame, Track, TrackId};
+
+/// (name, height, video bitrate)
+const LADDER: [(&str, u32, &str); 4] = [
+    ("1080p", 1080, "4000k"),
+    ("720p", 720, "2500k"),
+    ("480p", 480, "1200k"),
+    ("360p", 360, "800k"),
+];
+
+/// Frames the feeder may be ahead of the slowest rendition in throughput mode.
+const WINDOW: u64 = 48;
+
+fn main() {
+    let mut preset = "veryfast".to_owned();
+    let mut seconds = 20u32;
+    let mut modes = vec!["throughput".to_owned(), "latency".to_owned()];
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+        match arg.as_str() {
+            "--preset" => preset = value(),
+            "--seconds" => seconds = value().parse().expect("--seconds N"),
+            "--mode" => modes = value().split(',').map(str::to_owned).collect(),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let clip = clip(seconds);
+    let (tracks, frames) = flv_file::demux_flv(&clip);
+    let video_frames = frames.iter().filter(|f| f.track == TrackId::VIDEO).count() as u64;
+    println!(
+        "clip: {} ({seconds} s, {video_frames} video frames), x264 preset {preset}, ladder {}",
+        clip.display(),
+        LADDER.map(|(n, ..)| n).join("/")
+    );
+    if modes.iter().any(|m| m == "throughput") {
+        let ours = manifold_throughput(&preset, &tracks, &frames, video_frames);
+        let theirs = ffmpeg_throughput(&preset, &clip, video_frames);
+        println!(
+            "throughput: manifold {:.1} fps ({:.1} CPU s), ffmpeg {:.1} fps ({:.1} CPU s): ratio {:.2}x fps, {:.2}x CPU per frame",
+            ours.0,
+            ours.1,
+            theirs.0,
+            theirs.1,
+            ours.0 / theirs.0,
+            ours.1 / theirs.1
+        );
+    }
+    if modes.iter().any(|m| m == "latency") {
+        manifold_latency(&preset, &tracks, &frames);
+    }
+}
+
+/// The 1080p30 test clip of `seconds`, made by tools/make-test-media.sh once.
+fn clip(seconds: u32) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-media");
+    let path = dir.join(format!("src-1080p30-{seconds}s.flv"));
+    if !path.is_file() {
+        std::fs::create_dir_all(&dir).expect("create target/test-media");
+        let status = Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/make-test-media.sh"))
+            .arg(&path)
+            .arg(seconds.to_string())
+            .status()
+            .expect("run make-test-media.sh");
+        assert!(status.success(), "make-test-media.sh failed");
+    }
+    path
+}
+
+fn config(preset: &str) -> Config {
+    let mut config = Config::default();
+    config.profiles = LADDER
+        .iter()
+        .map(|(name, height, bitrate)| ProfileConfig {
+            name: (*name).to_owned(),
+            height: *height,
+            video_bitrate: (*bitrate).to_owned(),
+            preset: preset.to_owned(),
+            encoder: "x264".to_owned(),
+            ..ProfileConfig::default()
+        })
+        .collect();
+    config.streams = vec![StreamConfig {
+        name: "main".into(),
+        key: "K".into(),
+        ..StreamConfig::default()
+    }];
+    config
+}
+
+struct Ladder {
+    transcoding: Arc<Transcoding>,
+    _uses: Vec<RenditionUse>,
+    registry: Arc<Registry>,
+}
+
+fn start_ladder(preset: &str) -> Ladder {
+    let config = config(preset);
+    let registry = Registry::new(&config);
+    let transcoding = Transcoding::new(&config, Arc::clone(&registry)).expect("profiles");
+    let uses = LADDER
+        .iter()
+        .map(|(name, ..)| transcoding.acquire("main", name).expect("rendition"))
+        .collect();
+    Ladder {
+        transcoding,
+        _uses: uses,
+        registry,
+    }
+}
+
+fn stats(ladder: &Ladder) -> Vec<Arc<RenditionStats>> {
+    ladder
+        .transcoding
+        .stats()
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect()
+}
+
+fn cpu_seconds(pid: u32) -> f64 {
+    process::of(pid).cpu_seconds
+}
+
+/// Feeds the clip as fast as the ladder takes it; (fps, CPU seconds).
+fn manifold_throughput(
+    preset: &str,
+    tracks: &[Track],
+    frames: &[Frame],
+    video_frames: u64,
+) -> (f64, f64) {
+    let ladder = start_ladder(preset);
+    let origin = Origin::new("bench", "127.0.0.1:1".parse().expect("address"));
+    let publisher = ladder
+        .registry
+        .publish("live", "K", origin)
+        .expect("publish");
+    let cpu_before = cpu_seconds(std::process::id());
+    let started = Instant::now();
+    for track in tracks {
+        publisher.push_track(track.clone());
+    }
+    let slowest_in = |ladder: &Ladder| {
+        stats(ladder)
+            .iter()
+            .map(|s| RenditionStats::get(&s.frames_in))
+            .min()
+            .unwrap_or(0)
+    };
+    let mut pushed = 0u64;
+    for frame in frames {
+        if frame.track == TrackId::VIDEO {
+            while pushed > slowest_in(&ladder) + WINDOW {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            pushed += 1;
+        }
+        publisher.push_frame(frame.clone());
+    }
+    // The publisher leaving makes every rendition drain its encoder.
+    let _ = publisher.release(Instant::now());
+    let done = |ladder: &Ladder| {
+        stats(ladder)
+            .iter()
+            .all(|s| RenditionStats::get(&s.frames_out) >= video_frames)
+    };
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !done(&ladder) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(std::process::id()) - cpu_before;
+    for s in stats(&ladder) {
+        println!(
+            "  manifold {}: {} in, {} out, {} dropped, {:.2} ms scale+encode per frame",
+            s.profile,
+            RenditionStats::get(&s.frames_in),
+            RenditionStats::get(&s.frames_out),
+            RenditionStats::get(&s.dropped_frames),
+            s.encode_ms_per_frame()
+        );
+    }
+    assert!(done(&ladder), "the ladder did not put out every frame");
+    (video_frames as f64 / elapsed, cpu)
+}
+
+/// The ffmpeg CLI command for the same ladder.
+fn ffmpeg_command(preset: &str, clip: &Path) -> Command {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
+        .arg(clip);
+    let split: Vec<String> = (0..LADDER.len()).map(|i| format!("[s{i}]")).collect();
+    let mut graph = format!("[0:v]split={}{}", LADDER.len(), split.join(""));
+    for (i, (_, height, _)) in LADDER.iter().enumerate() {
+        graph.push_str(&format!(";[s{i}]scale=-2:{height}[o{i}]"));
+    }
+    cmd.args(["-filter_complex", &graph]);
+    for (i, (_, _, bitrate)) in LADDER.iter().enumerate() {
+        let kbps: u32 = bitrate.trim_end_matches('k').parse().expect("kbit/s");
+        cmd.args(["-map", &format!("[o{i}]"), "-map", "0:a"]);
+        cmd.args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            preset,
+            "-profile:v",
+            "high",
+            "-bf",
+            "2",
+        ]);
+        cmd.args([
+            "-b:v",
+            bitrate,
+            "-maxrate",
+            bitrate,
+            "-bufsize",
+            &format!("{}k", kbps * 2),
+        ]);
+        cmd.args(["-g", "120", "-sc_threshold", "0", "-forced-idr", "1"]);
+        cmd.args([
+            "-force_key_frames",
+            "expr:gte(t,n_forced*2)",
+            "-c:a",
+            "copy",
+            "-f",
+            "null",
+            "-",
+        ]);
+    }
+    cmd
+}
+
+/// The ffmpeg CLI on the same clip, as fast as it goes; (fps, CPU seconds).
+fn ffmpeg_throughput(preset: &str, clip: &Path, video_frames: u64) -> (f64, f64) {
+    let mut cmd = ffmpeg_command(preset, clip);
+    println!("  ffmpeg: {cmd:?}");
+    let started = Instant::now();
+    let mut child = cmd.stdout(Stdio::null()).spawn().expect("start ffmpeg");
+    let pid = child.id();
+    let mut cpu = 0.0;
+    loop {
+        // The last reading before exit: /proc/PID is gone once it is reaped.
+        cpu = f64::max(cpu, cpu_seconds(pid));
+        if let Some(status) = child.try_wait().expect("wait for ffmpeg") {
+            assert!(status.success(), "ffmpeg failed: {status}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (video_frames as f64 / started.elapsed().as_secs_f64(), cpu)
+}
+
+/// Feeds the clip at its own pace and reports the latency each rung adds.
+fn manifold_latency(preset: &str, tracks: &[Track], frames: &[Frame]) {
+    let ladder = start_ladder(preset);
+    let origin = Origin::new("bench", "127.0.0.1:1".parse().expect("address"));
+    let publisher = ladder
+        .registry
+        .publish("live", "K", origin)
+        .expect("publish");
+    for track in tracks {
+        publisher.push_track(track.clone());
+    }
+    let started = Instant::now();
+    let first_dts = frames.first().map_or(0, |f| f.dts);
+    for frame in frames {
+        let due = Duration::from_millis(u64::try_from(frame.dts - first_dts).unwrap_or(0));
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        publisher.push_frame(frame.clone());
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    for s in stats(&ladder) {
+        let ms = |q| {
+            s.latency
+                .quantile(q)
+                .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+        };
+        println!(
+            "latency {} ({}): p50 {:.0} ms, p99 {:.0} ms over {} frames, {} dropped",
+            s.profile,
+            preset,
+            ms(0.5),
+            ms(0.99),
+            s.latency.count(),
+            RenditionStats::get(&s.dropped_frames)
+        );
+    }
+    let _ = publisher.release(Instant::now());
+}
