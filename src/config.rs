@@ -258,8 +258,10 @@ pub struct ProfileConfig {
     pub keyframe_seconds: Option<f64>,
     /// `aac` (default when `audio_bitrate` is set), `opus` or `passthrough`.
     pub audio: String,
-    /// Encoder threads; 0 lets the encoder decide.
+    /// Encoder threads; 0: sized to the machine (x264: half the cores, 1 to 4).
     pub threads: u32,
+    /// x264 rate-control lookahead in frames (default 8: about 0.27 s at 30 fps).
+    pub lookahead: Option<u32>,
     /// NVENC: which GPU.
     pub gpu: u32,
     /// VA-API: the DRM render node (default /dev/dri/renderD128).

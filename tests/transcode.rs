@@ -13,7 +13,9 @@ use std::time::Duration;
 use common::ffprobe::{self, Packet};
 use common::{Manifold, Nginx, publish, require, run_output, test_media, wait_exit, wait_for};
 
-/// `ffmpeg -i URL -t SECONDS -c copy OUT.flv` in the background.
+/// `ffmpeg -i URL -frames:v (30 x SECONDS) -copyts -c copy OUT.flv` in the
+/// background: the server's timestamps, so recordings of different renditions
+/// compare (`-t` would count from timestamp 0 under `-copyts`).
 fn record(url: &str, out: &Path, seconds: u32) -> Child {
     require("ffmpeg");
     Command::new("ffmpeg")
@@ -27,8 +29,14 @@ fn record(url: &str, out: &Path, seconds: u32) -> Child {
             "-i",
             url,
         ])
-        // -copyts: the server's timestamps, so recordings of different renditions compare.
-        .args(["-t", &seconds.to_string(), "-copyts", "-c", "copy", "-y"])
+        .args([
+            "-frames:v",
+            &(seconds * 30).to_string(),
+            "-copyts",
+            "-c",
+            "copy",
+            "-y",
+        ])
         .arg(out)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -303,6 +311,7 @@ fn picture_types(path: &Path) -> String {
 
 #[test]
 fn bframes_zero_means_none_and_watching_starts_and_stops_the_rendition() {
+    const ROUNDS: usize = 5;
     let config = r#"
 [[profile]]
 name = "low"
@@ -310,6 +319,9 @@ width = 640
 video_bitrate = "600k"
 preset = "ultrafast"
 bframes = 0
+
+[hls]
+window = 2
 
 [[stream]]
 name = "main"
@@ -340,13 +352,18 @@ key = "K"
     );
     let media = test_media(40);
     let mut publisher = publish(&media, &server.rtmp_url("K"));
-    wait_for("the source to be live", Duration::from_secs(15), || {
-        (server.api("GET", "/api/v1/streams/main", None).json()["ingest"]["protocol"] == "rtmp")
-            .then_some(())
-    });
+    // Memory is compared once the source's own HLS window (2 segments) is full.
+    wait_for(
+        "the source's HLS window to fill",
+        Duration::from_secs(30),
+        || {
+            let body = server.api("GET", "/api/v1/streams/main", None).json();
+            (body["hls"]["segments_produced"].as_u64()? >= 4).then_some(())
+        },
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     let mut rss = Vec::new();
-    for round in 0..3 {
+    for round in 0..ROUNDS {
         let out = dir.path().join(format!("low-{round}.flv"));
         let mut recorder = record(&server.rtmp_url("main/low"), &out, 4);
         wait_for(
@@ -362,11 +379,15 @@ key = "K"
             (640, 360),
             "width 640 keeps 16:9"
         );
-        assert_eq!(
-            info.audio_codec.as_deref(),
-            Some("aac"),
-            "audio passes through"
-        );
+        if info.audio_codec.as_deref() != Some("aac") {
+            let packets = ffprobe::file_packets(&out);
+            panic!(
+                "round {round}: audio does not pass through: {:?}\nfirst packets {:?}\n{}",
+                info,
+                &packets[..packets.len().min(12)],
+                server.log.text()
+            );
+        }
         let types = picture_types(&out);
         assert!(types.len() > 60, "pictures decoded: {}", types.len());
         assert!(!types.contains('B'), "bframes = 0 but B pictures: {types}");
@@ -388,11 +409,16 @@ key = "K"
     let _ = publisher.wait();
     assert_eq!(
         server.log.count("rendition started"),
-        3,
+        ROUNDS,
         "one start per viewer session"
     );
+    println!("RSS after each start and stop: {rss:?} KiB");
+    // The first rounds warm the allocator (glibc keeps per-thread arenas, and RSS
+    // swings by some 25 MiB between runs of this loop with no trend); a leak of a
+    // pipeline per start (decoder, encoder, pictures: tens of MiB) would still show.
+    let warm = rss[0].max(rss[1]);
     assert!(
-        rss[2] <= rss[0] + 32 * 1024,
+        rss[ROUNDS - 1] <= warm + 40 * 1024,
         "memory after repeated starts and stops: {rss:?} KiB"
     );
 }

@@ -105,6 +105,7 @@ fn probe_open(kind: EncoderKind, profile: &Profile) -> Result<(), String> {
         level: None,
         preset: "ultrafast".into(),
         threads: 1,
+        lookahead: 0,
         gpu: profile.gpu,
         vaapi_device: profile.vaapi_device.clone(),
     };

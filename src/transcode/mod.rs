@@ -5,6 +5,7 @@
 //! stream. A rendition runs while something uses it (a push output with `profile`,
 //! a stream's `ladder`, a viewer of `SOURCE/PROFILE`) and stops when nothing does.
 
+mod cascade;
 pub mod encoders;
 mod ffi;
 mod park;

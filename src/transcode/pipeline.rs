@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use protocol_parsers::media::{CodecConfig, Frame, Track};
 
+use super::cascade::Cascade;
 use super::ffi::{AudioDecoder, VideoDecoder};
 use super::park::{StopFlag, block_on};
+use super::profile::AudioMode;
 use super::rendition::{RenditionWorker, Work};
 use crate::stream::{QueueLimits, Registry, StreamItem, Subscriber};
 
@@ -86,6 +88,7 @@ impl Source {
 
     fn run(&self) {
         let mut decode = DecodeState::default();
+        let mut cascade = Cascade::default();
         while !self.stop.is_set() {
             let Some(stream) = self.registry.find(crate::stream::APP, &self.name) else {
                 std::thread::park_timeout(SOURCE_POLL);
@@ -114,7 +117,11 @@ impl Source {
                 let Some(more) = block_on(subscriber.next_batch(&mut items), &self.stop) else {
                     break;
                 };
-                let renditions = self.renditions();
+                let all = self.renditions();
+                let renditions = cascade.roots(&all, decode.source_size);
+                decode.decode_audio = all
+                    .iter()
+                    .any(|r| r.profile.audio != AudioMode::Passthrough);
                 let mut ended = !more;
                 for item in items.drain(..) {
                     match item {
@@ -168,19 +175,35 @@ struct DecodeState {
     /// Arrival instants by pts, matched to decoded pictures for latency.
     arrivals: VecDeque<(i64, Option<Instant>, bool)>,
     warned: bool,
+    /// The decoded pictures' size, once known (it decides the cascade).
+    source_size: Option<(u32, u32)>,
+    /// Some rendition encodes audio (else the audio is not decoded at all).
+    decode_audio: bool,
 }
 
 impl DecodeState {
     fn track(&mut self, track: &Arc<Track>, renditions: &[Arc<RenditionWorker>]) {
         match &track.config {
-            CodecConfig::Video { codec, record, .. } => {
+            CodecConfig::Video {
+                codec,
+                record,
+                width,
+                height,
+            } => {
                 if self.video.as_ref().is_some_and(|(_, t)| t == track) {
                     return;
                 }
                 self.drain_video(renditions);
-                let threads = std::thread::available_parallelism()
-                    .map_or(1, |n| n.get())
-                    .min(4);
+                // Each frame thread delays a picture by a frame; one thread decodes
+                // 1080p H.264 several times faster than real time, so only larger
+                // pictures get more.
+                let threads = if u64::from(*width) * u64::from(*height) <= 1920 * 1088 {
+                    1
+                } else {
+                    std::thread::available_parallelism()
+                        .map_or(1, |n| n.get())
+                        .min(4)
+                };
                 match VideoDecoder::open(*codec, record, track.timescale, threads) {
                     Ok(decoder) => self.video = Some((decoder, Arc::clone(track))),
                     Err(e) => {
@@ -249,9 +272,14 @@ impl DecodeState {
             }
             self.take_pictures(renditions);
         } else if is_audio {
-            renditions
-                .iter()
-                .for_each(|r| r.offer(Work::AudioFrame(frame.clone())));
+            // Roots pass audio on to their children whatever they do with it.
+            for rendition in renditions {
+                rendition.offer(Work::AudioFrame(frame.clone()));
+            }
+            // Decoded once, and only when some rendition encodes audio.
+            if !self.decode_audio {
+                return;
+            }
             let Some((decoder, track)) = self.audio.as_mut() else {
                 return;
             };
@@ -273,16 +301,16 @@ impl DecodeState {
         }
     }
 
-    /// The source's frame rate from the median gap between frames (30 until known).
+    /// The source's frame rate from the mean gap between its first frames (30
+    /// until known): a mean, since millisecond timestamps of 30 fps alternate
+    /// gaps of 33 and 34.
     fn fps(&self, timescale: u32) -> u32 {
-        let mut gaps = self.dts_gaps.clone();
-        gaps.sort_unstable();
-        match gaps.get(gaps.len() / 2) {
-            Some(&gap) if gap > 0 => {
-                ((f64::from(timescale) / gap as f64).round() as u32).clamp(1, 240)
-            }
-            _ => 30,
+        let total: i64 = self.dts_gaps.iter().sum();
+        if total <= 0 {
+            return 30;
         }
+        let rate = f64::from(timescale) * self.dts_gaps.len() as f64 / total as f64;
+        (rate.round() as u32).clamp(1, 240)
     }
 
     fn take_pictures(&mut self, renditions: &[Arc<RenditionWorker>]) {
@@ -307,6 +335,7 @@ impl DecodeState {
         fps: u32,
         renditions: &[Arc<RenditionWorker>],
     ) {
+        self.source_size = Some((picture.width(), picture.height()));
         let pts = picture.pts();
         let (arrived, source_key) = match self.arrivals.iter().position(|(p, _, _)| Some(*p) == pts)
         {

@@ -72,9 +72,18 @@ pub struct Profile {
     pub audio: AudioMode,
     pub encoder: EncoderChoice,
     pub threads: u32,
+    /// Frames x264 looks ahead for rate control; with the B-frames and threads, what
+    /// the encoder delays a picture by.
+    pub lookahead: u32,
     pub gpu: u32,
     pub vaapi_device: String,
 }
+
+/// x264's lookahead unless a profile says otherwise: veryfast's own is 10 frames and
+/// slower presets' 20-60, each a frame of delay; 8 keeps a 30 fps rendition's whole
+/// transcoding delay under half a second (BENCHMARKS.md) at a small cost in
+/// rate-control precision.
+const DEFAULT_LOOKAHEAD: u32 = 8;
 
 /// x264 presets, fastest first.
 const PRESETS: [&str; 10] = [
@@ -220,8 +229,12 @@ impl Profile {
         if config.threads > 64 {
             return Err((
                 "threads",
-                "at most 64 encoder threads (0: the encoder decides)".into(),
+                "at most 64 encoder threads (0: sized to the machine)".into(),
             ));
+        }
+        let lookahead = config.lookahead.unwrap_or(DEFAULT_LOOKAHEAD);
+        if lookahead > 250 {
+            return Err(("lookahead", "at most 250 frames".into()));
         }
         Ok(Self {
             name: config.name.clone(),
@@ -238,6 +251,7 @@ impl Profile {
             audio,
             encoder,
             threads: config.threads,
+            lookahead,
             gpu: config.gpu,
             vaapi_device: config
                 .vaapi_device
@@ -248,6 +262,17 @@ impl Profile {
 
     /// The output picture size for a source of `width`x`height`: a 0 dimension keeps
     /// the aspect ratio; sizes are rounded to even numbers (4:2:0 needs them).
+    /// Encoder threads: as configured, or for x264 half the machine's cores (1 to
+    /// 4). Renditions already run in parallel, each on its own thread, and every
+    /// x264 frame thread adds a frame of delay.
+    pub fn encoder_threads(&self) -> u32 {
+        if self.threads > 0 {
+            return self.threads;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        (cores / 2).clamp(1, 4)
+    }
+
     pub fn output_size(&self, width: u32, height: u32) -> (u32, u32) {
         let even = |v: u64| u32::try_from((v.max(2) + 1) & !1).unwrap_or(u32::MAX - 1);
         let (w, h) = (u64::from(width.max(2)), u64::from(height.max(2)));

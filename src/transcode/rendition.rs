@@ -47,6 +47,7 @@ fn send_within(
 }
 
 /// What the source thread hands each rendition.
+#[derive(Clone)]
 pub(super) enum Work {
     Video {
         picture: Arc<VideoFrame>,
@@ -77,7 +78,11 @@ pub(super) struct RenditionWorker {
     pub stats: Arc<RenditionStats>,
     sender: Mutex<Option<SyncSender<Work>>>,
     need_keyframe: Arc<AtomicBool>,
+    /// Renditions that scale from this one's picture (see `cascade`).
+    children: Children,
 }
+
+type Children = Arc<Mutex<Arc<Vec<Arc<RenditionWorker>>>>>;
 
 impl RenditionWorker {
     /// Starts the rendition's thread, publishing to `stream`.
@@ -95,7 +100,9 @@ impl RenditionWorker {
             kind.name(),
         ));
         let need_keyframe = Arc::new(AtomicBool::new(false));
+        let children: Children = Arc::default();
         let mut thread = RenditionThread {
+            children: Arc::clone(&children),
             profile: Arc::clone(&profile),
             kind,
             stream: Arc::clone(&stream),
@@ -127,6 +134,7 @@ impl RenditionWorker {
             stats,
             sender: Mutex::new(Some(sender)),
             need_keyframe,
+            children,
         }))
     }
 
@@ -164,6 +172,10 @@ impl RenditionWorker {
         }
     }
 
+    pub fn set_children(&self, list: Vec<Arc<RenditionWorker>>) {
+        *self.children.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(list);
+    }
+
     /// Ends the thread: it publishes what its encoder still holds and leaves.
     pub fn stop(&self) {
         self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -171,6 +183,7 @@ impl RenditionWorker {
 }
 
 struct RenditionThread {
+    children: Children,
     profile: Arc<Profile>,
     kind: EncoderKind,
     stream: Arc<Stream>,
@@ -203,11 +216,21 @@ struct RenditionThread {
 /// when no video comes (an audio-only stretch of the source).
 const MAX_AUDIO_AHEAD_US: i64 = 2_000_000;
 
+/// A picture's companions, and the renditions it goes on to once scaled.
+struct PassedOn<'a> {
+    children: &'a [Arc<RenditionWorker>],
+    source_key: bool,
+    fps: u32,
+    arrived: Option<Instant>,
+}
+
 struct VideoState {
     encoder: VideoEncoder,
     scaler: Scaler,
-    /// The source picture size this encoder was opened for.
-    source_size: (u32, u32),
+    /// The picture size this encoder puts out. Its input may change size without
+    /// changing this (a cascaded rendition switching between the decoded picture
+    /// and a larger rendition's): the scaler adapts, the encoder goes on.
+    output_size: (u32, u32),
     timescale: u32,
 }
 
@@ -225,6 +248,12 @@ impl RenditionThread {
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
                         Some(d.saturating_sub(1))
                     });
+            let children = Arc::clone(&self.children.lock().unwrap_or_else(|e| e.into_inner()));
+            if !matches!(work, Work::Video { .. }) {
+                // Everything but pictures goes on as it came; pictures go on
+                // scaled, from `video`.
+                children.iter().for_each(|c| c.offer(work.clone()));
+            }
             let result = match work {
                 Work::Video {
                     picture,
@@ -232,7 +261,15 @@ impl RenditionThread {
                     timescale,
                     fps,
                     arrived,
-                } => self.video(&picture, source_key, timescale, fps, arrived),
+                } => {
+                    let passed = PassedOn {
+                        children: &children,
+                        source_key,
+                        fps,
+                        arrived,
+                    };
+                    self.video(&picture, timescale, passed)
+                }
                 Work::Audio {
                     samples,
                     pts,
@@ -282,11 +319,15 @@ impl RenditionThread {
     fn video(
         &mut self,
         picture: &VideoFrame,
-        source_key: bool,
         timescale: u32,
-        fps: u32,
-        arrived: Option<Instant>,
+        passed: PassedOn<'_>,
     ) -> Result<(), String> {
+        let PassedOn {
+            source_key,
+            fps,
+            arrived,
+            ..
+        } = passed;
         let Some(pts) = picture.pts() else {
             return Ok(());
         };
@@ -303,14 +344,14 @@ impl RenditionThread {
         }
         RenditionStats::add(&self.stats.frames_in, 1);
         let started = Instant::now();
-        let size = (picture.width(), picture.height());
+        let output = self.profile.output_size(picture.width(), picture.height());
         if self
             .video
             .as_ref()
-            .is_none_or(|v| v.source_size != size || v.timescale != timescale)
+            .is_none_or(|v| v.output_size != output || v.timescale != timescale)
         {
             self.drain_video();
-            self.open_video(size, timescale, fps)?;
+            self.open_video(output, timescale, fps)?;
         }
         let keyint = (self.profile.keyframe_ms as i64 * i64::from(timescale) / 1000).max(1);
         let keyframe = source_key
@@ -328,6 +369,15 @@ impl RenditionThread {
         }
         let video = self.video.as_mut().ok_or("video encoder missing")?;
         let scaled = video.scaler.scale(picture)?;
+        for child in passed.children.iter() {
+            child.offer(Work::Video {
+                picture: Arc::new(ffi::reference(&scaled)?),
+                source_key,
+                timescale,
+                fps,
+                arrived,
+            });
+        }
         video.encoder.send(scaled, keyframe)?;
         self.take_video_packets();
         RenditionStats::add(
@@ -337,8 +387,8 @@ impl RenditionThread {
         Ok(())
     }
 
-    fn open_video(&mut self, size: (u32, u32), timescale: u32, fps: u32) -> Result<(), String> {
-        let (width, height) = self.profile.output_size(size.0, size.1);
+    fn open_video(&mut self, output: (u32, u32), timescale: u32, fps: u32) -> Result<(), String> {
+        let (width, height) = output;
         let fps = match self.profile.fps {
             0 => fps,
             cap => fps.min(cap),
@@ -357,7 +407,8 @@ impl RenditionThread {
             profile: self.profile.h264_profile.clone(),
             level: self.profile.h264_level.clone(),
             preset: self.profile.preset.clone(),
-            threads: self.profile.threads,
+            threads: self.profile.encoder_threads(),
+            lookahead: self.profile.lookahead,
             gpu: self.profile.gpu,
             vaapi_device: self.profile.vaapi_device.clone(),
         };
@@ -379,7 +430,7 @@ impl RenditionThread {
         self.video = Some(VideoState {
             encoder,
             scaler: Scaler::new(width, height, VideoEncoder::input_format(self.kind)),
-            source_size: size,
+            output_size: (width, height),
             timescale,
         });
         self.last_key_pts = None;
@@ -393,12 +444,10 @@ impl RenditionThread {
                 continue;
             }
             let now = Instant::now();
-            while let Some(&(pts, arrived)) = self.arrivals.front() {
-                if pts > packet.pts {
-                    break;
-                }
-                self.arrivals.pop_front();
-                if pts == packet.pts {
+            // Packets leave in decode order (B-frames after the picture they
+            // follow), so the arrival is looked up, not popped in order.
+            if let Some(index) = self.arrivals.iter().position(|(pts, _)| *pts == packet.pts) {
+                if let Some((_, arrived)) = self.arrivals.remove(index) {
                     self.stats.latency.record(now.duration_since(arrived));
                 }
             }

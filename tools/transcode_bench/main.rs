@@ -42,6 +42,12 @@ fn main() {
     let mut preset = "veryfast".to_owned();
     let mut seconds = 20u32;
     let mut modes = vec!["throughput".to_owned(), "latency".to_owned()];
+    // 0: Manifold's default; N: `threads = N` in every profile.
+    let mut threads = 0u32;
+    // Runs alternate (Manifold, ffmpeg, Manifold, ...); medians are compared, since
+    // a shared machine's speed drifts between runs.
+    let mut rounds = 3usize;
+    let mut rungs = LADDER.to_vec();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
@@ -49,33 +55,72 @@ fn main() {
             "--preset" => preset = value(),
             "--seconds" => seconds = value().parse().expect("--seconds N"),
             "--mode" => modes = value().split(',').map(str::to_owned).collect(),
+            "--threads" => threads = value().parse().expect("--threads N"),
+            "--rounds" => rounds = value().parse().expect("--rounds N"),
+            "--rungs" => {
+                let names = value();
+                rungs = LADDER
+                    .iter()
+                    .filter(|(n, ..)| names.split(',').any(|w| w == *n))
+                    .copied()
+                    .collect();
+            }
             other => panic!("unknown argument {other}"),
         }
     }
+    let settings = Settings {
+        preset: preset.clone(),
+        threads,
+        rungs,
+    };
     let clip = clip(seconds);
     let (tracks, frames) = flv_file::demux_flv(&clip);
     let video_frames = frames.iter().filter(|f| f.track == TrackId::VIDEO).count() as u64;
     println!(
         "clip: {} ({seconds} s, {video_frames} video frames), x264 preset {preset}, ladder {}",
         clip.display(),
-        LADDER.map(|(n, ..)| n).join("/")
+        settings
+            .rungs
+            .iter()
+            .map(|(n, ..)| *n)
+            .collect::<Vec<_>>()
+            .join("/")
     );
     if modes.iter().any(|m| m == "throughput") {
-        let ours = manifold_throughput(&preset, &tracks, &frames, video_frames);
-        let theirs = ffmpeg_throughput(&preset, &clip, video_frames);
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for round in 1..=rounds {
+            let a = manifold_throughput(&settings, &tracks, &frames, video_frames);
+            let b = ffmpeg_throughput(&settings, &clip, video_frames, round == 1);
+            println!(
+                "round {round}: manifold {:.1} fps ({:.1} CPU s), ffmpeg {:.1} fps ({:.1} CPU s)",
+                a.0, a.1, b.0, b.1
+            );
+            ours.push(a);
+            theirs.push(b);
+        }
+        let (fps_a, cpu_a) = medians(&ours);
+        let (fps_b, cpu_b) = medians(&theirs);
         println!(
-            "throughput: manifold {:.1} fps ({:.1} CPU s), ffmpeg {:.1} fps ({:.1} CPU s): ratio {:.2}x fps, {:.2}x CPU per frame",
-            ours.0,
-            ours.1,
-            theirs.0,
-            theirs.1,
-            ours.0 / theirs.0,
-            ours.1 / theirs.1
+            "throughput (median of {rounds}): manifold {fps_a:.1} fps ({cpu_a:.1} CPU s), ffmpeg {fps_b:.1} fps ({cpu_b:.1} CPU s): ratio {:.2}x fps, {:.2}x CPU per frame",
+            fps_a / fps_b,
+            cpu_a / cpu_b
         );
     }
     if modes.iter().any(|m| m == "latency") {
-        manifold_latency(&preset, &tracks, &frames);
+        manifold_latency(&settings, &tracks, &frames);
     }
+}
+
+/// Median fps and median CPU seconds of some runs.
+fn medians(runs: &[(f64, f64)]) -> (f64, f64) {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    (
+        median(runs.iter().map(|r| r.0).collect()),
+        median(runs.iter().map(|r| r.1).collect()),
+    )
 }
 
 /// The 1080p30 test clip of `seconds`, made by tools/make-test-media.sh once.
@@ -95,15 +140,25 @@ fn clip(seconds: u32) -> PathBuf {
     path
 }
 
-fn config(preset: &str) -> Config {
+/// What every profile of the bench ladder encodes with.
+struct Settings {
+    preset: String,
+    threads: u32,
+    /// The rungs of `LADDER` in use (`--rungs 720p,360p`; default all).
+    rungs: Vec<(&'static str, u32, &'static str)>,
+}
+
+fn config(settings: &Settings) -> Config {
     let mut config = Config::default();
-    config.profiles = LADDER
+    config.profiles = settings
+        .rungs
         .iter()
         .map(|(name, height, bitrate)| ProfileConfig {
             name: (*name).to_owned(),
             height: *height,
             video_bitrate: (*bitrate).to_owned(),
-            preset: preset.to_owned(),
+            preset: settings.preset.clone(),
+            threads: settings.threads,
             encoder: "x264".to_owned(),
             ..ProfileConfig::default()
         })
@@ -122,11 +177,12 @@ struct Ladder {
     registry: Arc<Registry>,
 }
 
-fn start_ladder(preset: &str) -> Ladder {
-    let config = config(preset);
+fn start_ladder(settings: &Settings) -> Ladder {
+    let config = config(settings);
     let registry = Registry::new(&config);
     let transcoding = Transcoding::new(&config, Arc::clone(&registry)).expect("profiles");
-    let uses = LADDER
+    let uses = settings
+        .rungs
         .iter()
         .map(|(name, ..)| transcoding.acquire("main", name).expect("rendition"))
         .collect();
@@ -152,12 +208,12 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 /// Feeds the clip as fast as the ladder takes it; (fps, CPU seconds).
 fn manifold_throughput(
-    preset: &str,
+    settings: &Settings,
     tracks: &[Track],
     frames: &[Frame],
     video_frames: u64,
 ) -> (f64, f64) {
-    let ladder = start_ladder(preset);
+    let ladder = start_ladder(settings);
     let origin = Origin::new("bench", "127.0.0.1:1".parse().expect("address"));
     let publisher = ladder
         .registry
@@ -213,17 +269,18 @@ fn manifold_throughput(
 }
 
 /// The ffmpeg CLI command for the same ladder.
-fn ffmpeg_command(preset: &str, clip: &Path) -> Command {
+fn ffmpeg_command(settings: &Settings, clip: &Path) -> Command {
+    let (preset, ladder) = (settings.preset.as_str(), &settings.rungs);
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
         .arg(clip);
-    let split: Vec<String> = (0..LADDER.len()).map(|i| format!("[s{i}]")).collect();
-    let mut graph = format!("[0:v]split={}{}", LADDER.len(), split.join(""));
-    for (i, (_, height, _)) in LADDER.iter().enumerate() {
+    let split: Vec<String> = (0..ladder.len()).map(|i| format!("[s{i}]")).collect();
+    let mut graph = format!("[0:v]split={}{}", ladder.len(), split.join(""));
+    for (i, (_, height, _)) in ladder.iter().enumerate() {
         graph.push_str(&format!(";[s{i}]scale=-2:{height}[o{i}]"));
     }
     cmd.args(["-filter_complex", &graph]);
-    for (i, (_, _, bitrate)) in LADDER.iter().enumerate() {
+    for (i, (_, _, bitrate)) in ladder.iter().enumerate() {
         let kbps: u32 = bitrate.trim_end_matches('k').parse().expect("kbit/s");
         cmd.args(["-map", &format!("[o{i}]"), "-map", "0:a"]);
         cmd.args([
@@ -244,7 +301,18 @@ fn ffmpeg_command(preset: &str, clip: &Path) -> Command {
             "-bufsize",
             &format!("{}k", kbps * 2),
         ]);
-        cmd.args(["-g", "120", "-sc_threshold", "0", "-forced-idr", "1"]);
+        // Manifold's defaults: keyframe interval twice the forced cadence, no scene
+        // cuts, IDR when forced, an 8-frame rate-control lookahead.
+        cmd.args([
+            "-g",
+            "120",
+            "-sc_threshold",
+            "0",
+            "-forced-idr",
+            "1",
+            "-rc-lookahead",
+            "8",
+        ]);
         cmd.args([
             "-force_key_frames",
             "expr:gte(t,n_forced*2)",
@@ -259,9 +327,16 @@ fn ffmpeg_command(preset: &str, clip: &Path) -> Command {
 }
 
 /// The ffmpeg CLI on the same clip, as fast as it goes; (fps, CPU seconds).
-fn ffmpeg_throughput(preset: &str, clip: &Path, video_frames: u64) -> (f64, f64) {
-    let mut cmd = ffmpeg_command(preset, clip);
-    println!("  ffmpeg: {cmd:?}");
+fn ffmpeg_throughput(
+    settings: &Settings,
+    clip: &Path,
+    video_frames: u64,
+    show: bool,
+) -> (f64, f64) {
+    let mut cmd = ffmpeg_command(settings, clip);
+    if show {
+        println!("  ffmpeg: {cmd:?}");
+    }
     let started = Instant::now();
     let mut child = cmd.stdout(Stdio::null()).spawn().expect("start ffmpeg");
     let pid = child.id();
@@ -279,8 +354,8 @@ fn ffmpeg_throughput(preset: &str, clip: &Path, video_frames: u64) -> (f64, f64)
 }
 
 /// Feeds the clip at its own pace and reports the latency each rung adds.
-fn manifold_latency(preset: &str, tracks: &[Track], frames: &[Frame]) {
-    let ladder = start_ladder(preset);
+fn manifold_latency(settings: &Settings, tracks: &[Track], frames: &[Frame]) {
+    let ladder = start_ladder(settings);
     let origin = Origin::new("bench", "127.0.0.1:1".parse().expect("address"));
     let publisher = ladder
         .registry
@@ -308,7 +383,7 @@ fn manifold_latency(preset: &str, tracks: &[Track], frames: &[Frame]) {
         println!(
             "latency {} ({}): p50 {:.0} ms, p99 {:.0} ms over {} frames, {} dropped",
             s.profile,
-            preset,
+            settings.preset,
             ms(0.5),
             ms(0.99),
             s.latency.count(),

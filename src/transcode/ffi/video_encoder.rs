@@ -31,6 +31,8 @@ pub struct VideoEncoderSettings {
     pub level: Option<String>,
     pub preset: String,
     pub threads: u32,
+    /// Rate-control lookahead in frames (x264, NVENC).
+    pub lookahead: u32,
     pub gpu: u32,
     pub vaapi_device: String,
 }
@@ -119,6 +121,7 @@ impl VideoEncoder {
                 // put keyframes at different places in different renditions).
                 options.set("forced-idr", "1");
                 options.set("sc_threshold", "0");
+                options.set("rc-lookahead", &settings.lookahead.to_string());
                 if let Some(level) = &settings.level {
                     options.set("level", level);
                 }
