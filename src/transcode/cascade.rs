@@ -15,10 +15,13 @@ use super::rendition::RenditionWorker;
 /// Linear size ratio from which a larger rendition is used as a scaling source.
 const MIN_RATIO: f64 = 1.5;
 
+/// What a plan was made for: the rendition list (its address and length) and the
+/// source's picture size.
+type PlanKey = (usize, usize, Option<(u32, u32)>);
+
 #[derive(Default)]
 pub(super) struct Cascade {
-    /// What the current plan was made for: the rendition list and the source size.
-    made_for: Option<(usize, usize, Option<(u32, u32)>)>,
+    made_for: Option<PlanKey>,
     roots: Vec<Arc<RenditionWorker>>,
 }
 
