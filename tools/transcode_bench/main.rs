@@ -149,8 +149,7 @@ struct Settings {
 }
 
 fn config(settings: &Settings) -> Config {
-    let mut config = Config::default();
-    config.profiles = settings
+    let profiles = settings
         .rungs
         .iter()
         .map(|(name, height, bitrate)| ProfileConfig {
@@ -163,12 +162,16 @@ fn config(settings: &Settings) -> Config {
             ..ProfileConfig::default()
         })
         .collect();
-    config.streams = vec![StreamConfig {
+    let streams = vec![StreamConfig {
         name: "main".into(),
         key: "K".into(),
         ..StreamConfig::default()
     }];
-    config
+    Config {
+        profiles,
+        streams,
+        ..Config::default()
+    }
 }
 
 struct Ladder {
