@@ -26,6 +26,11 @@ fn amf0_roundtrip_corpus() {
 }
 
 #[test]
+fn h264_annexb_corpus() {
+    replay("h264_annexb", protocol_parsers::fuzzing::h264_annexb);
+}
+
+#[test]
 fn chunk_decoder_corpus() {
     replay("chunk_decoder", protocol_parsers::fuzzing::chunk_decoder);
 }

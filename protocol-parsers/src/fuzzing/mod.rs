@@ -5,6 +5,7 @@
 //! functions assert `decode(encode(x)) == x`.
 
 mod amf0;
+mod annexb;
 mod chunk;
 mod flv;
 mod handshake;
@@ -19,6 +20,7 @@ mod ts_roundtrip;
 pub mod vectors;
 
 pub use amf0::amf0_roundtrip;
+pub use annexb::h264_annexb;
 pub use chunk::chunk_decoder;
 pub use flv::flv_tag_roundtrip;
 pub use handshake::handshake;
