@@ -179,12 +179,19 @@ pub fn rendition_reports(
             if !has(&inner, kind) {
                 return None;
             }
+            // The newest part: of the last segment, or of the one before when the
+            // last has none yet (LAST-PART is required where there are parts).
             let last = inner.segments.back()?;
             let parts = last.track(kind).parts.len();
             let (last_msn, last_part) = match parts.checked_sub(1) {
                 Some(index) => (last.msn, Some(index as u64)),
+                // Without parts (not low latency) a complete segment is the newest.
                 None if last.complete => (last.msn, None),
-                None => (last.msn.checked_sub(1)?, None),
+                None => {
+                    let previous = inner.segments.iter().rev().nth(1)?;
+                    let count = previous.track(kind).parts.len();
+                    (previous.msn, count.checked_sub(1).map(|i| i as u64))
+                }
             };
             Some(RenditionReport {
                 uri: format!("../{}/{file}", r.name),

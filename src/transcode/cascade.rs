@@ -10,18 +10,16 @@
 
 use std::sync::Arc;
 
-use super::rendition::RenditionWorker;
+use super::rendition::{RenditionList, RenditionWorker};
 
 /// Linear size ratio from which a larger rendition is used as a scaling source.
 const MIN_RATIO: f64 = 1.5;
 
-/// What a plan was made for: the rendition list (its address and length) and the
-/// source's picture size.
-type PlanKey = (usize, usize, Option<(u32, u32)>);
-
 #[derive(Default)]
 pub(super) struct Cascade {
-    made_for: Option<PlanKey>,
+    /// What the plan was made for: the rendition list (kept, so a new list at a
+    /// reused address is still new) and the source's picture size.
+    made_for: Option<(RenditionList, Option<(u32, u32)>)>,
     roots: Vec<Arc<RenditionWorker>>,
 }
 
@@ -30,13 +28,16 @@ impl Cascade {
     /// source's picture size changed.
     pub fn roots(
         &mut self,
-        all: &Arc<Vec<Arc<RenditionWorker>>>,
+        all: &RenditionList,
         source: Option<(u32, u32)>,
     ) -> Vec<Arc<RenditionWorker>> {
-        let key = (Arc::as_ptr(all) as usize, all.len(), source);
-        if self.made_for != Some(key) {
+        let current = self
+            .made_for
+            .as_ref()
+            .is_some_and(|(list, size)| Arc::ptr_eq(list, all) && *size == source);
+        if !current {
             self.roots = plan(all, source);
-            self.made_for = Some(key);
+            self.made_for = Some((Arc::clone(all), source));
         }
         self.roots.clone()
     }

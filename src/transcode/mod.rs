@@ -157,13 +157,18 @@ impl Transcoding {
 
     /// Uses `profile` of `source`, starting it if nothing used it yet.
     pub fn acquire(self: &Arc<Self>, source: &str, profile: &str) -> Result<RenditionUse, String> {
+        if source.contains('/') {
+            // A rendition of a rendition would decode an encode: every player could
+            // chain more threads (`main/720p/720p/...`).
+            return Err(format!(
+                "{source:?} is a rendition; transcode its source instead"
+            ));
+        }
         let (resolved, kind) = self
             .profiles
             .get(profile)
             .cloned()
             .ok_or_else(|| format!("no [[profile]] named {profile:?}"))?;
-        let name = rendition_name(source, profile);
-        let stream = self.registry.rendition(&name);
         let mut running = self.running();
         if !running.contains_key(source) {
             let source_thread = Source::start(source, Arc::clone(&self.registry))?;
@@ -176,22 +181,39 @@ impl Transcoding {
             );
         }
         let entry = running.get_mut(source).ok_or("transcoder entry vanished")?;
-        match entry.renditions.get_mut(profile) {
-            Some((_, users)) => *users += 1,
+        let stream = match entry.renditions.get_mut(profile) {
+            Some((worker, users)) => {
+                *users += 1;
+                Arc::clone(&worker.stream)
+            }
             None => {
+                // Looked up under the lock: a release of the same rendition either
+                // happened before (and forgot the old stream) or waits for this.
+                let stream = self.registry.rendition(&rendition_name(source, profile));
                 let hook = Arc::clone(&self.on_publish.lock().unwrap_or_else(|e| e.into_inner()));
-                let worker = RenditionWorker::start(
+                let started = RenditionWorker::start(
                     resolved,
                     kind,
                     Arc::clone(&stream),
                     Arc::clone(&self.registry),
                     hook,
-                )?;
+                );
+                let worker = match started {
+                    Ok(worker) => worker,
+                    Err(e) => {
+                        if entry.renditions.is_empty() {
+                            entry.source.shutdown();
+                            running.remove(source);
+                        }
+                        return Err(e);
+                    }
+                };
                 entry.renditions.insert(profile.to_owned(), (worker, 1));
                 entry.publish_renditions();
                 tracing::info!(source, profile, encoder = kind.name(), "rendition in use");
+                stream
             }
-        }
+        };
         Ok(RenditionUse {
             owner: Arc::clone(self),
             source: source.to_owned(),
@@ -201,28 +223,33 @@ impl Transcoding {
     }
 
     fn release(&self, source: &str, profile: &str) {
-        let mut running = self.running();
-        let Some(entry) = running.get_mut(source) else {
-            return;
+        let worker = {
+            let mut running = self.running();
+            let Some(entry) = running.get_mut(source) else {
+                return;
+            };
+            let Some((_, users)) = entry.renditions.get_mut(profile) else {
+                return;
+            };
+            *users -= 1;
+            if *users > 0 {
+                return;
+            }
+            let Some((worker, _)) = entry.renditions.remove(profile) else {
+                return;
+            };
+            // Forgotten now, under the lock, not when its thread ends: a new user
+            // arriving meanwhile gets a fresh stream instead of this one.
+            self.registry.forget_rendition(&worker.stream);
+            entry.publish_renditions();
+            if entry.renditions.is_empty() {
+                entry.source.shutdown();
+                running.remove(source);
+            }
+            worker
         };
-        let Some((worker, users)) = entry.renditions.get_mut(profile) else {
-            return;
-        };
-        *users -= 1;
-        if *users > 0 {
-            return;
-        }
         worker.stop();
-        // Forgotten now, not when its thread ends: a new user arriving meanwhile
-        // gets a fresh stream instead of the one being wound down.
-        self.registry.forget_rendition(&worker.stream);
-        entry.renditions.remove(profile);
         tracing::info!(source, profile, "rendition no longer used; stopping it");
-        entry.publish_renditions();
-        if entry.renditions.is_empty() {
-            entry.source.shutdown();
-            running.remove(source);
-        }
     }
 
     /// Counters of every running rendition.

@@ -56,7 +56,13 @@ impl Wake for Unparker {
 /// bounded steps, so even a lost wake-up costs at most `POLL_AT_LEAST` of delay.
 pub fn block_on<F: Future>(future: F, stop: &StopFlag) -> Option<F::Output> {
     const POLL_AT_LEAST: Duration = Duration::from_millis(100);
-    let waker = Waker::from(Arc::new(Unparker(std::thread::current())));
+    // One waker per thread for its whole life: a future that keeps the wakers it
+    // was polled with (a stream's `wait_live`) recognises it (`will_wake`) instead
+    // of collecting a new one every poll.
+    thread_local! {
+        static WAKER: Waker = Waker::from(Arc::new(Unparker(std::thread::current())));
+    }
+    let waker = WAKER.with(Waker::clone);
     let mut context = Context::from_waker(&waker);
     let mut future = pin!(future);
     loop {

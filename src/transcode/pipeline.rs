@@ -12,7 +12,7 @@ use super::cascade::Cascade;
 use super::ffi::{AudioDecoder, VideoDecoder};
 use super::park::{StopFlag, block_on};
 use super::profile::AudioMode;
-use super::rendition::{RenditionWorker, Work};
+use super::rendition::{RenditionList, RenditionWorker, Work};
 use crate::stream::{QueueLimits, Registry, StreamItem, Subscriber};
 
 /// The decode thread's own queue: about 8 s of a 1080p30 stream. Past it the
@@ -89,6 +89,8 @@ impl Source {
     fn run(&self) {
         let mut decode = DecodeState::default();
         let mut cascade = Cascade::default();
+        // The rendition list the audio track was last handed to.
+        let mut known: Option<RenditionList> = None;
         while !self.stop.is_set() {
             let Some(stream) = self.registry.find(crate::stream::APP, &self.name) else {
                 std::thread::park_timeout(SOURCE_POLL);
@@ -119,6 +121,16 @@ impl Source {
                 };
                 let all = self.renditions();
                 let renditions = cascade.roots(&all, decode.source_size);
+                if !known.as_ref().is_some_and(|k| Arc::ptr_eq(k, &all)) {
+                    // A rendition added mid-stream needs the audio track it would
+                    // have seen at the start (passthrough publishes it).
+                    if let Some((_, track)) = &decode.audio {
+                        for rendition in &renditions {
+                            rendition.offer(Work::AudioTrack(Arc::clone(track)));
+                        }
+                    }
+                    known = Some(Arc::clone(&all));
+                }
                 decode.decode_audio = all
                     .iter()
                     .any(|r| r.profile.audio != AudioMode::Passthrough);
@@ -349,6 +361,7 @@ impl DecodeState {
         for rendition in renditions {
             rendition.offer(Work::Video {
                 picture: Arc::clone(&picture),
+                source_size: (picture.width(), picture.height()),
                 source_key,
                 timescale,
                 fps,

@@ -29,6 +29,9 @@ const QUEUE_ITEMS: usize = 48;
 /// keyframe, so it cannot stall the others.
 const BACKPRESSURE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How long a publisher-gone or end-of-stream notice waits for a full queue.
+const CONTROL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn send_within(
     sender: &SyncSender<Work>,
     mut work: Work,
@@ -51,6 +54,9 @@ fn send_within(
 pub(super) enum Work {
     Video {
         picture: Arc<VideoFrame>,
+        /// The decoded source's size: a cascaded rendition's output is sized from
+        /// it, not from the larger rendition's picture it scales.
+        source_size: (u32, u32),
         source_key: bool,
         timescale: u32,
         fps: u32,
@@ -78,11 +84,16 @@ pub(super) struct RenditionWorker {
     pub stats: Arc<RenditionStats>,
     sender: Mutex<Option<SyncSender<Work>>>,
     need_keyframe: Arc<AtomicBool>,
+    /// Made the decoder wait out `BACKPRESSURE`; not waited for until it drains.
+    lagging: AtomicBool,
     /// Renditions that scale from this one's picture (see `cascade`).
     children: Children,
 }
 
-type Children = Arc<Mutex<Arc<Vec<Arc<RenditionWorker>>>>>;
+/// A source's renditions as the decode thread reads them: replaced, never changed.
+pub(super) type RenditionList = Arc<Vec<Arc<RenditionWorker>>>;
+
+type Children = Arc<Mutex<RenditionList>>;
 
 impl RenditionWorker {
     /// Starts the rendition's thread, publishing to `stream`.
@@ -119,6 +130,7 @@ impl RenditionWorker {
             last_pts: None,
             last_key_pts: None,
             next_allowed_pts: 0.0,
+            pending_source_key: false,
             arrivals: VecDeque::new(),
             keyframe_sent: false,
             pending_audio: VecDeque::new(),
@@ -134,6 +146,7 @@ impl RenditionWorker {
             stats,
             sender: Mutex::new(Some(sender)),
             need_keyframe,
+            lagging: AtomicBool::new(false),
             children,
         }))
     }
@@ -141,8 +154,13 @@ impl RenditionWorker {
     /// Offers work without waiting. Video that does not fit is dropped and the
     /// next picture taken is forced to a keyframe (so its segment stays decodable).
     pub fn offer(&self, work: Work) {
-        let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(sender) = sender.as_ref() else {
+        // The sender is cloned out, so `stop` never waits behind a full queue.
+        let Some(sender) = self
+            .sender
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        else {
             return;
         };
         let is_video = matches!(work, Work::Video { .. });
@@ -150,25 +168,35 @@ impl RenditionWorker {
             work,
             Work::SourceGone | Work::SourceEnded | Work::AudioTrack(_)
         );
-        let result = if control {
-            // Rare and small: worth waiting for (the queue drains at encode speed).
-            sender
-                .send(work)
-                .map_err(|e| TrySendError::Disconnected(e.0))
-        } else {
-            send_within(sender, work, BACKPRESSURE)
+        // A rendition that already made the decoder wait a whole second is not
+        // waited for again until its queue has drained by half: one stuck encoder
+        // must not slow every other rung to a picture a second.
+        let lagging = self.lagging.load(Ordering::Relaxed);
+        if lagging && RenditionStats::get(&self.stats.queue_depth) < (QUEUE_ITEMS / 2) as u64 {
+            self.lagging.store(false, Ordering::Relaxed);
+        }
+        let limit = match (control, lagging) {
+            // Rare and small: worth a longer wait (the queue drains at encode speed).
+            (true, _) => CONTROL_WAIT,
+            (false, true) => std::time::Duration::ZERO,
+            (false, false) => BACKPRESSURE,
         };
-        match result {
+        match send_within(&sender, work, limit) {
             Ok(()) => {
                 RenditionStats::add(&self.stats.queue_depth, 1);
             }
-            Err(TrySendError::Full(_)) if is_video => {
-                RenditionStats::add(&self.stats.dropped_frames, 1);
-                if !self.need_keyframe.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(source = %self.stats.source, rendition = %self.profile.name, "transcoder is not keeping real time: dropping pictures");
+            Err(TrySendError::Full(_)) => {
+                if limit > std::time::Duration::ZERO {
+                    self.lagging.store(true, Ordering::Relaxed);
+                }
+                if is_video {
+                    RenditionStats::add(&self.stats.dropped_frames, 1);
+                    if !self.need_keyframe.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(source = %self.stats.source, rendition = %self.profile.name, "transcoder is not keeping real time: dropping pictures");
+                    }
                 }
             }
-            Err(_) => {}
+            Err(TrySendError::Disconnected(_)) => {}
         }
     }
 
@@ -176,8 +204,10 @@ impl RenditionWorker {
         *self.children.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(list);
     }
 
-    /// Ends the thread: it publishes what its encoder still holds and leaves.
+    /// Ends the thread: it publishes what its encoder still holds and leaves. Its
+    /// children are fed by the decoder again (re-planned), not by its backlog.
     pub fn stop(&self) {
+        self.set_children(Vec::new());
         self.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }
@@ -201,6 +231,8 @@ struct RenditionThread {
     last_pts: Option<i64>,
     last_key_pts: Option<i64>,
     next_allowed_pts: f64,
+    /// A source keyframe fell on a picture the frame-rate cap skipped.
+    pending_source_key: bool,
     /// Source arrival instants by pts, for the latency the transcoder adds.
     arrivals: VecDeque<(i64, Instant)>,
     /// Nothing is published before the first keyframe.
@@ -219,6 +251,7 @@ const MAX_AUDIO_AHEAD_US: i64 = 2_000_000;
 /// A picture's companions, and the renditions it goes on to once scaled.
 struct PassedOn<'a> {
     children: &'a [Arc<RenditionWorker>],
+    source_size: (u32, u32),
     source_key: bool,
     fps: u32,
     arrived: Option<Instant>,
@@ -257,6 +290,7 @@ impl RenditionThread {
             let result = match work {
                 Work::Video {
                     picture,
+                    source_size,
                     source_key,
                     timescale,
                     fps,
@@ -264,6 +298,7 @@ impl RenditionThread {
                 } => {
                     let passed = PassedOn {
                         children: &children,
+                        source_size,
                         source_key,
                         fps,
                         arrived,
@@ -323,6 +358,7 @@ impl RenditionThread {
         passed: PassedOn<'_>,
     ) -> Result<(), String> {
         let PassedOn {
+            source_size,
             source_key,
             fps,
             arrived,
@@ -334,17 +370,27 @@ impl RenditionThread {
         if self.last_pts.is_some_and(|last| pts <= last) {
             return Ok(());
         }
-        // A frame-rate cap keeps pictures on the profile's grid.
+        // A frame-rate cap keeps pictures on the profile's grid (a quarter step of
+        // slack for millisecond rounding). A source keyframe on a skipped picture
+        // moves to the next picture kept, so the ladder stays aligned.
+        let mut source_key = source_key;
         if self.profile.fps > 0 && fps > self.profile.fps {
             let step = f64::from(timescale) / f64::from(self.profile.fps);
-            if (pts as f64) < self.next_allowed_pts - step / 2.0 {
+            let at = pts as f64;
+            if at < self.next_allowed_pts - step / 4.0 {
+                self.pending_source_key |= source_key;
                 return Ok(());
             }
-            self.next_allowed_pts = (self.next_allowed_pts + step).max(pts as f64 + step / 2.0);
+            self.next_allowed_pts = if at > self.next_allowed_pts + step {
+                at + step
+            } else {
+                self.next_allowed_pts + step
+            };
+            source_key |= std::mem::take(&mut self.pending_source_key);
         }
         RenditionStats::add(&self.stats.frames_in, 1);
         let started = Instant::now();
-        let output = self.profile.output_size(picture.width(), picture.height());
+        let output = self.profile.output_size(source_size.0, source_size.1);
         if self
             .video
             .as_ref()
@@ -372,6 +418,7 @@ impl RenditionThread {
         for child in passed.children.iter() {
             child.offer(Work::Video {
                 picture: Arc::new(ffi::reference(&scaled)?),
+                source_size,
                 source_key,
                 timescale,
                 fps,
@@ -462,7 +509,7 @@ impl RenditionThread {
                 self.pending_audio
                     .retain(|f| micros(f.dts, audio_timescale) >= start);
             }
-            self.publish(Frame {
+            let published = self.publish(Frame {
                 track: TrackId::VIDEO,
                 dts: packet.dts,
                 cts: i32::try_from(packet.pts - packet.dts).unwrap_or(0),
@@ -473,6 +520,13 @@ impl RenditionThread {
                 },
                 data: packet.data,
             });
+            if first && !published {
+                // The stream could not be claimed (a previous publisher still on
+                // it): start again at the next keyframe, never on a P-frame.
+                self.keyframe_sent = false;
+                self.need_keyframe.store(true, Ordering::Relaxed);
+                continue;
+            }
             self.release_audio();
         }
     }
@@ -566,10 +620,12 @@ impl RenditionThread {
         }
     }
 
-    fn publish(&mut self, frame: Frame) {
+    /// Publishes one frame, claiming the rendition's stream first if needed;
+    /// false when the stream could not be claimed.
+    fn publish(&mut self, frame: Frame) -> bool {
         if self.guard.is_none() {
             let Some(guard) = self.registry.publish_rendition(&self.stream) else {
-                return;
+                return false;
             };
             for track in self.video_track.iter().chain(&self.audio_track) {
                 guard.push_track(track.clone());
@@ -577,9 +633,9 @@ impl RenditionThread {
             (self.on_publish)(&self.stream);
             self.guard = Some(guard);
         }
-        if let Some(guard) = &self.guard {
-            guard.push_frame(frame);
-        }
+        self.guard
+            .as_ref()
+            .is_some_and(|guard| guard.push_frame(frame))
     }
 
     /// The source's publisher left: flush the encoders and leave the rendition
@@ -593,12 +649,13 @@ impl RenditionThread {
         }
         self.pending_audio.clear();
         self.video_published_us = None;
-        if let Some(audio) = self.audio.as_mut() {
-            audio.reset();
-        }
+        // A new session gets a new audio encoder: nothing of the old one's
+        // buffered samples or timeline carries over.
+        self.audio = None;
         self.last_pts = None;
         self.last_key_pts = None;
         self.next_allowed_pts = 0.0;
+        self.pending_source_key = false;
         self.arrivals.clear();
         self.keyframe_sent = false;
         if let Some(guard) = self.guard.take() {

@@ -168,14 +168,6 @@ impl AudioEncoder {
         self.rate
     }
 
-    /// Forgets buffered samples and the timeline (the source went away).
-    pub fn reset(&mut self) {
-        self.fifo.iter_mut().for_each(Vec::clear);
-        self.fifo_samples = 0;
-        self.next_pts = None;
-        self.resampler = None;
-    }
-
     /// Queues decoded samples whose first sample is at `pts` (in samples at this
     /// encoder's rate) when nothing is buffered yet.
     pub fn send(&mut self, samples: &AudioFrame, pts: i64) -> Result<(), String> {
@@ -198,11 +190,21 @@ impl AudioEncoder {
             );
         }
         let resampler = self.resampler.as_mut().ok_or("resampler missing")?;
-        let mut converted = AudioFrame::empty();
+        // Room for every sample this input makes at the output rate, plus what the
+        // resampler held back (ffmpeg-next would size it to the input, which loses
+        // samples inside swresample on every call when upsampling, as to Opus).
+        let capacity = samples.samples() * self.rate as usize / (source.2.max(1) as usize) + 256;
+        let mut converted = AudioFrame::new(self.format, capacity, self.layout);
         resampler
             .run(samples, &mut converted)
             .map_err(|e| error("swresample", e))?;
-        if self.next_pts.is_none() {
+        // The timeline follows the input: counted on from the first samples, and
+        // taken again from the input when they part by more than a frame (audio
+        // dropped upstream), so a gap never shifts the rest against the video.
+        let expected = self.next_pts.map(|next| next + self.fifo_samples as i64);
+        if expected.is_none_or(|e| (pts - e).abs() > self.frame_size as i64) {
+            self.fifo.iter_mut().for_each(Vec::clear);
+            self.fifo_samples = 0;
             self.next_pts = Some(pts);
         }
         let count = converted.samples();
