@@ -579,3 +579,59 @@ ladder = ["source", "720p", "small"]
     let _ = publisher.kill();
     let _ = publisher.wait();
 }
+
+#[test]
+fn an_srt_reader_of_a_rendition_starts_it_and_gets_it() {
+    require("srt-live-transmit");
+    let config = r#"
+[[profile]]
+name = "small"
+height = 360
+video_bitrate = "600k"
+preset = "ultrafast"
+
+[[stream]]
+name = "main"
+key = "K"
+"#;
+    let server = Manifold::start("epoll", config);
+    let mut publisher = publish(&test_media(40), &server.rtmp_url("K"));
+    wait_for("the source to be live", Duration::from_secs(15), || {
+        (server.api("GET", "/api/v1/streams/main", None).json()["ingest"]["protocol"] == "rtmp")
+            .then_some(())
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let recording = dir.path().join("small.ts");
+    let mut reader = Command::new("srt-live-transmit")
+        .args(["-q", "-a:no"])
+        .arg(server.srt_url("read:live/main/small", ""))
+        .arg("file://con")
+        .stdout(std::fs::File::create(&recording).expect("create recording"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start srt-live-transmit");
+    wait_for(
+        "three seconds of the rendition over SRT",
+        Duration::from_secs(30),
+        || {
+            let size = std::fs::metadata(&recording).map_or(0, |m| m.len());
+            (size > 150_000).then_some(())
+        },
+    );
+    let _ = reader.kill();
+    let _ = reader.wait();
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    let info = ffprobe::streams(&recording.display().to_string());
+    assert_eq!(info.video_codec.as_deref(), Some("h264"));
+    assert_eq!(
+        (info.width, info.height),
+        (640, 360),
+        "the rendition, not the source"
+    );
+    assert_eq!(
+        server.log.count("rendition in use"),
+        1,
+        "the reader started it"
+    );
+}

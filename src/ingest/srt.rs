@@ -43,6 +43,8 @@ pub(crate) enum Role {
     Reading {
         subscriber: Arc<Subscriber>,
         _viewer: ViewerGuard,
+        /// Keeps a transcoded rendition running while it is read.
+        _rendition: Option<crate::transcode::RenditionUse>,
     },
     /// The connection has closed and what it held is released.
     Ended,
@@ -264,7 +266,12 @@ impl SrtWorker {
         let registry = &self.ctx.registry;
         let passphrase = match wanted.mode {
             Mode::Publish => registry.passphrase_for_key(&wanted.name),
-            Mode::Read => registry.passphrase_for_name(&wanted.name),
+            // A rendition (`read:live/main/720p`: app `live/main`) is read with its
+            // source's passphrase.
+            Mode::Read => match wanted.app.strip_prefix("live/") {
+                Some(source) => registry.passphrase_for_name(source),
+                None => registry.passphrase_for_name(&wanted.name),
+            },
         };
         let encryption = match Encryption::negotiate(&request, passphrase.as_deref()) {
             Ok(encryption) => encryption,
@@ -303,30 +310,32 @@ impl SrtWorker {
                     }
                 }
             }
-            Mode::Read => match registry.find(&wanted.app, &wanted.name) {
-                Some(stream) => {
-                    // What a reader gets changes keys on libsrt's schedule.
-                    let encryption = match encryption.map(|e| self.with_key_refresh(e)) {
-                        None => None,
-                        Some(Ok(encryption)) => Some(encryption),
-                        Some(Err(e)) => {
-                            let why = format!("no random seed for key refresh: {e}");
-                            return self
-                                .reject(now, &request, RejectReason::Resource, &why)
-                                .await;
-                        }
-                    };
-                    let viewer = stream.add_viewer("srt");
-                    return self
-                        .accept_reader(now, request, stream, viewer, encryption)
-                        .await;
+            Mode::Read => {
+                match crate::ingest::rtmp::find_or_transcode(&self.ctx, &wanted.app, &wanted.name) {
+                    Some((stream, rendition)) => {
+                        // What a reader gets changes keys on libsrt's schedule.
+                        let encryption = match encryption.map(|e| self.with_key_refresh(e)) {
+                            None => None,
+                            Some(Ok(encryption)) => Some(encryption),
+                            Some(Err(e)) => {
+                                let why = format!("no random seed for key refresh: {e}");
+                                return self
+                                    .reject(now, &request, RejectReason::Resource, &why)
+                                    .await;
+                            }
+                        };
+                        let viewer = stream.add_viewer("srt");
+                        return self
+                            .accept_reader(now, request, stream, (viewer, rendition), encryption)
+                            .await;
+                    }
+                    None => {
+                        return self
+                            .reject(now, &request, RejectReason::NotFound, "no such stream")
+                            .await;
+                    }
                 }
-                None => {
-                    return self
-                        .reject(now, &request, RejectReason::NotFound, "no such stream")
-                        .await;
-                }
-            },
+            }
         };
         let id = self.register(now, &request, role, (stream, SrtRole::Publish), encryption);
         let peer = self.peers.borrow().get(&id).cloned();
@@ -349,13 +358,14 @@ impl SrtWorker {
         now: Instant,
         request: ConnectRequest,
         stream: Arc<Stream>,
-        viewer: ViewerGuard,
+        (viewer, rendition): (ViewerGuard, Option<crate::transcode::RenditionUse>),
         encryption: Option<Encryption>,
     ) {
         let subscriber = stream.subscribe(self.ctx.queue);
         let role = Role::Reading {
             subscriber: Arc::clone(&subscriber),
             _viewer: viewer,
+            _rendition: rendition,
         };
         let name = (stream.name().to_owned(), SrtRole::Read);
         let id = self.register(now, &request, role, name, encryption);
