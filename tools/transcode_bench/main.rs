@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use manifold::admin::process;
 use manifold::config::{Config, ProfileConfig, StreamConfig};
-use manifold::stream::{Origin, Registry};
+use manifold::stream::{Origin, PublisherGuard, Registry};
 use manifold::transcode::{RenditionStats, RenditionUse, Transcoding};
 use protocol_parsers::media::{Frame, Track, TrackId};
 
@@ -177,10 +177,12 @@ fn config(settings: &Settings) -> Config {
 struct Ladder {
     transcoding: Arc<Transcoding>,
     _uses: Vec<RenditionUse>,
-    registry: Arc<Registry>,
+    _registry: Arc<Registry>,
 }
 
-fn start_ladder(settings: &Settings) -> Ladder {
+/// The ladder's renditions in use, and a publisher on their source that has
+/// announced the clip's tracks.
+fn start_ladder(settings: &Settings, tracks: &[Track]) -> (Ladder, PublisherGuard) {
     let config = config(settings);
     let registry = Registry::new(&config);
     let transcoding = Transcoding::new(&config, Arc::clone(&registry)).expect("profiles");
@@ -189,11 +191,17 @@ fn start_ladder(settings: &Settings) -> Ladder {
         .iter()
         .map(|(name, ..)| transcoding.acquire("main", name).expect("rendition"))
         .collect();
-    Ladder {
+    let origin = Origin::new("bench", "127.0.0.1:1".parse().expect("address"));
+    let publisher = registry.publish("live", "K", origin).expect("publish");
+    for track in tracks {
+        publisher.push_track(track.clone());
+    }
+    let ladder = Ladder {
         transcoding,
         _uses: uses,
-        registry,
-    }
+        _registry: registry,
+    };
+    (ladder, publisher)
 }
 
 fn stats(ladder: &Ladder) -> Vec<Arc<RenditionStats>> {
@@ -216,17 +224,9 @@ fn manifold_throughput(
     frames: &[Frame],
     video_frames: u64,
 ) -> (f64, f64) {
-    let ladder = start_ladder(settings);
-    let origin = Origin::new("bench", "127.0.0.1:1".parse().expect("address"));
-    let publisher = ladder
-        .registry
-        .publish("live", "K", origin)
-        .expect("publish");
     let cpu_before = cpu_seconds(std::process::id());
     let started = Instant::now();
-    for track in tracks {
-        publisher.push_track(track.clone());
-    }
+    let (ladder, publisher) = start_ladder(settings, tracks);
     let slowest_in = |ladder: &Ladder| {
         stats(ladder)
             .iter()
@@ -359,15 +359,7 @@ fn ffmpeg_throughput(
 /// Feeds the clip at its own pace and reports the latency each rung adds.
 fn manifold_latency(settings: &Settings, tracks: &[Track], frames: &[Frame]) {
     let before = process::read();
-    let ladder = start_ladder(settings);
-    let origin = Origin::new("bench", "127.0.0.1:1".parse().expect("address"));
-    let publisher = ladder
-        .registry
-        .publish("live", "K", origin)
-        .expect("publish");
-    for track in tracks {
-        publisher.push_track(track.clone());
-    }
+    let (ladder, publisher) = start_ladder(settings, tracks);
     let started = Instant::now();
     let first_dts = frames.first().map_or(0, |f| f.dts);
     for frame in frames {
