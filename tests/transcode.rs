@@ -561,6 +561,16 @@ ladder = ["source", "720p", "small"]
         (found["active"] == true && found["transcode"]["fps"].as_f64()? > 20.0).then_some(found)
     });
     assert_eq!(rendition["transcode"]["encoder"], "x264", "{rendition}");
+    // The source's keyframe-to-servable latency is measured (its figure is a
+    // benchmark, BENCHMARKS.md; here only that it is there and sane).
+    let body = server.api("GET", "/api/v1/streams/main", None).json();
+    let p99 = body["hls"]["keyframe_to_servable_p99_ms"]
+        .as_f64()
+        .expect("measured");
+    assert!(
+        p99 > 0.0 && p99 < 10_000.0,
+        "keyframe to servable p99 {p99} ms"
+    );
     assert_eq!(rendition["in_ladder"], true);
     let metrics = server.api("GET", "/metrics", None).body;
     common::promtool_check(&metrics);

@@ -3,7 +3,9 @@
 # no stream, then with N streams of the 1080p30 ~4.6 Mbit/s test clip published in
 # a loop, once every stream's window (hls.window segments, default 6) is full.
 # Reports MiB per stream. Each stream holds its window as CMAF (the frames' own
-# buffers) plus the MPEG-TS variant, the GOP cache and its queues.
+# buffers) plus the MPEG-TS variant, the GOP cache and its queues. Also prints the
+# first stream's keyframe-to-servable latency (a keyframe reaching the stream ->
+# the LL-HLS part starting with it in the window) from the admin API.
 #
 #   cargo build --release && tools/hls_memory.sh [streams, default 4] [window, default 6]
 set -euo pipefail
@@ -31,6 +33,7 @@ listen = "127.0.0.1:$http"
 listen = "127.0.0.1:$srt"
 [admin]
 listen = "127.0.0.1:$admin"
+token = "hls-memory-bench"
 [ingest]
 allow_undeclared = true
 [hls]
@@ -55,3 +58,5 @@ sleep 4
 again=$(rss_mib)
 echo "idle: $idle MiB; $streams streams, window $window: $full MiB, 4 s later $again MiB"
 awk -v a="$idle" -v b="$again" -v n="$streams" 'BEGIN { printf "per stream: %.1f MiB\n", (b - a) / n }'
+curl -s -H "Authorization: Bearer hls-memory-bench" "http://127.0.0.1:$admin/api/v1/streams/s1" |
+  python3 -c 'import json,sys; h=json.load(sys.stdin)["hls"]; print("keyframe to servable: p50 %s ms, p99 %s ms" % (h["keyframe_to_servable_p50_ms"], h["keyframe_to_servable_p99_ms"]))'

@@ -41,6 +41,9 @@ pub struct HlsView {
     pub last_segment_age_seconds: Option<f64>,
     /// `degraded` when the newest segment is older than 1.5× the target duration.
     pub health: &'static str,
+    /// A video keyframe reaching the stream -> the part starting with it servable.
+    pub keyframe_to_servable_p50_ms: Option<f64>,
+    pub keyframe_to_servable_p99_ms: Option<f64>,
 }
 
 impl HlsView {
@@ -64,8 +67,17 @@ impl HlsView {
             } else {
                 "ok"
             },
+            keyframe_to_servable_p50_ms: ms(&rendition.keyframe_to_servable, 0.5),
+            keyframe_to_servable_p99_ms: ms(&rendition.keyframe_to_servable, 0.99),
         }
     }
+}
+
+/// A quantile of a latency histogram in milliseconds (two decimals); `None` empty.
+fn ms(histogram: &crate::outputs::latency::LatencyHistogram, q: f64) -> Option<f64> {
+    histogram
+        .quantile(q)
+        .map(|d| (d.as_secs_f64() * 1e5).round() / 100.0)
 }
 
 #[derive(Debug, Serialize)]
@@ -131,12 +143,7 @@ pub struct TranscodeView {
 impl TranscodeView {
     pub fn of(stats: &crate::transcode::RenditionStats, decoder_dropped: u64) -> Self {
         use crate::transcode::RenditionStats as S;
-        let ms = |q| {
-            stats
-                .latency
-                .quantile(q)
-                .map(|d| (d.as_secs_f64() * 1e5).round() / 100.0)
-        };
+        let ms = |q| ms(&stats.latency, q);
         Self {
             encoder: stats.encoder,
             fps: (stats.fps() * 100.0).round() / 100.0,

@@ -484,6 +484,13 @@ pub fn render(scrape: &Scrape<'_>) -> String {
         "99th percentile of the time from a source frame reaching the stream to its transcoded frame",
         &|v| v.latency_p99_ms.map(|ms| ms / 1000.0),
     );
+    hls(
+        t,
+        "manifold_keyframe_servable_p99_seconds",
+        Kind::Gauge,
+        "99th percentile of the time from a video keyframe reaching the stream to the part starting with it being servable",
+        &|h| h.keyframe_to_servable_p99_ms.map(|ms| ms / 1000.0),
+    );
     let served = crate::outputs::http_stats::totals();
     t.family(
         "manifold_http_requests_total",

@@ -255,6 +255,9 @@ pub struct Rendition {
     /// Bits per second to announce before a segment was measured (a transcoded
     /// rendition's profile rates); players pick variants by it from the start.
     pub nominal_bandwidth: Option<u64>,
+    /// A video keyframe reaching the stream -> the part (or, without low latency,
+    /// the segment) that starts with it being servable.
+    pub keyframe_to_servable: crate::outputs::latency::LatencyHistogram,
     inner: Mutex<Inner>,
     waiting: Mutex<Vec<Waker>>,
     /// Playlists and the MPD as last rendered: (which, version, text).
@@ -274,6 +277,7 @@ impl Rendition {
             name: name.to_owned(),
             generation: u64::from(fastrand::u32(..)),
             nominal_bandwidth,
+            keyframe_to_servable: Default::default(),
             inner: Mutex::new(Inner {
                 config,
                 window: window.max(2),

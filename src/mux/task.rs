@@ -1,10 +1,15 @@
 //! The segmenter of one stream, as a subscriber task on the publisher's core.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
+
+use protocol_parsers::media::TrackKind;
 
 use super::Segmenting;
 use super::disk::{self, DiskState, DiskWriter};
 use super::rendition::Rendition;
+use super::segmenter::MuxEvent;
 use super::segmenter::Segmenter;
 use crate::stream::{QueueLimits, Stream, StreamItem};
 
@@ -26,6 +31,9 @@ pub async fn run(
     let subscriber = stream.subscribe(queue);
     let mut segmenter = Segmenter::new(rendition.lock().config);
     let mut items = Vec::new();
+    // Video keyframes seen and when they reached the stream, by dts, until the part
+    // that starts with each is servable.
+    let mut keyframes: VecDeque<(i64, Instant)> = VecDeque::new();
     loop {
         items.clear();
         let more = subscriber.next_batch(&mut items).await;
@@ -33,7 +41,17 @@ pub async fn run(
         for item in items.drain(..) {
             match item {
                 StreamItem::Track(track) => segmenter.push_track(track),
-                StreamItem::Frame(frame, _) => segmenter.push_frame(frame),
+                StreamItem::Frame(frame, arrived) => {
+                    if let Some(arrived) = arrived.filter(|_| frame.is_keyframe()) {
+                        if frame.track == protocol_parsers::media::TrackId::VIDEO {
+                            if keyframes.len() >= 16 {
+                                keyframes.pop_front();
+                            }
+                            keyframes.push_back((frame.dts, arrived));
+                        }
+                    }
+                    segmenter.push_frame(frame)
+                }
                 StreamItem::PublisherGone => segmenter.flush(),
                 StreamItem::Ended => ended = true,
                 StreamItem::Metadata(_) => {}
@@ -42,7 +60,31 @@ pub async fn run(
         if ended {
             segmenter.flush();
         }
-        rendition.apply(segmenter.take_events(), unix_ms());
+        let events = segmenter.take_events();
+        let started: Vec<i64> = events
+            .iter()
+            .filter_map(|e| match e {
+                MuxEvent::Part {
+                    kind: TrackKind::Video,
+                    start_dts,
+                    independent: true,
+                    ..
+                } => Some(*start_dts),
+                _ => None,
+            })
+            .collect();
+        rendition.apply(events, unix_ms());
+        // Servable from here on: the parts are in the rendition's window.
+        let now = Instant::now();
+        for dts in started {
+            if let Some(index) = keyframes.iter().position(|(d, _)| *d == dts) {
+                if let Some((_, arrived)) = keyframes.remove(index) {
+                    rendition
+                        .keyframe_to_servable
+                        .record(now.duration_since(arrived));
+                }
+            }
+        }
         if let Some(writer) = &disk {
             let ladder = owner.ladder(&rendition.stream);
             let reference = owner
