@@ -1,7 +1,8 @@
 //! SRT over a lossy link: ffmpeg (libsrt) publishes through a UDP relay that drops
 //! 5% of packets in both directions and delays them by 20 ms; the frames must arrive
-//! intact (at most 3 of 300 lost, as many as libsrt loses on the same link), with the
-//! retransmissions visible in the connection's counters.
+//! intact as well as libsrt's do on the same link (within the run-to-run spread of
+//! both, and never below libsrt's worst seen: 292 of 300), with at least 90% of the
+//! losses repaired and the retransmissions visible in the connection's counters.
 //! The same relay then carries libsrt to libsrt (srt-live-transmit as listener) for
 //! comparison.
 //!
@@ -110,15 +111,21 @@ fn five_percent_loss_each_way_at_120_ms_does_as_well_as_libsrt() {
         "5% loss each way, 120 ms: Manifold {ours}/{total} video frames intact \
          (lost {lost}, recovered {recovered}, dropped {dropped}); libsrt {theirs}/{total}"
     );
-    // Both sides are at the mercy of which packets the relay drops and when, so a
-    // run may differ by a frame or two either way.
+    // Both sides are at the mercy of which packets the relay drops and when: over
+    // ten runs on this machine, idle, Manifold kept 295-300 of 300 and libsrt
+    // 292-298, independently of each other. So: no worse than libsrt beyond that
+    // spread, no worse than libsrt's worst seen, and ARQ repaired nearly every loss.
     assert!(
-        ours + 2 >= theirs,
+        ours + 4 >= theirs,
         "Manifold kept {ours} of {total} frames intact, libsrt {theirs}"
     );
     assert!(
-        ours + 3 >= total,
+        ours + 8 >= total,
         "Manifold kept only {ours} of {total} frames intact"
+    );
+    assert!(
+        recovered * 10 >= lost * 9,
+        "only {recovered} of {lost} lost packets were recovered"
     );
 }
 
