@@ -7,17 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
-for tool in wrk nginx ffmpeg curl; do
-  command -v "$tool" >/dev/null || { echo "$tool missing (apt-get install $tool)" >&2; exit 1; }
-done
-[ -x target/release/manifold ] || { echo "cargo build --release first" >&2; exit 1; }
-clip=target/test-media/src-1080p30-40s.flv
-[ -f "$clip" ] || { mkdir -p target/test-media && bash tools/make-test-media.sh "$clip" 40; }
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. tools/lib/bench.sh
+bench_setup wrk nginx ffmpeg curl
 rtmp=$(port); http=$(port); admin=$(port); static=$(port)
 
 cat > "$work/manifold.toml" <<TOML

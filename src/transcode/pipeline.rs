@@ -30,9 +30,10 @@ pub(super) struct Source {
     registry: Arc<Registry>,
     /// Copy-on-write, so the decode thread reads it once per batch without holding
     /// a lock while it decodes.
-    renditions: Mutex<Arc<Vec<Arc<RenditionWorker>>>>,
+    renditions: Mutex<RenditionList>,
     pub stop: StopFlag,
-    /// Pictures the decode thread could not take in time (its queue overflowed).
+    /// The decode thread's current subscription to its source: closed to stop the
+    /// thread, and read for the frames it dropped falling behind.
     subscriber: Mutex<Option<Arc<Subscriber>>>,
 }
 
@@ -56,7 +57,7 @@ impl Source {
         Ok(source)
     }
 
-    pub fn renditions(&self) -> Arc<Vec<Arc<RenditionWorker>>> {
+    pub fn renditions(&self) -> RenditionList {
         Arc::clone(&self.renditions.lock().unwrap_or_else(|e| e.into_inner()))
     }
 

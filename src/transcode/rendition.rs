@@ -500,7 +500,9 @@ impl RenditionThread {
             }
             self.stats.frame_out(now);
             let timescale = self.video.as_ref().map_or(1000, |v| v.timescale);
-            let first = !self.keyframe_sent_before_this(packet.keyframe);
+            // Past the check above, a packet while nothing was sent is a keyframe.
+            let first = !self.keyframe_sent;
+            self.keyframe_sent = true;
             self.video_published_us = Some(micros(packet.pts, timescale));
             if first {
                 // Audio from before the first picture is not worth a gap at the start.
@@ -529,13 +531,6 @@ impl RenditionThread {
             }
             self.release_audio();
         }
-    }
-
-    /// Marks the stream started; true when this keyframe is the first.
-    fn keyframe_sent_before_this(&mut self, keyframe: bool) -> bool {
-        let before = self.keyframe_sent;
-        self.keyframe_sent |= keyframe;
-        before
     }
 
     fn audio_timescale(&self) -> u32 {

@@ -10,7 +10,7 @@ use ff::software::resampling;
 use ffmpeg_next as ff;
 use protocol_parsers::media::{AudioCodec, CodecConfig, Frame};
 
-use super::{AudioFrame, error, extradata, set_extradata};
+use super::{AudioFrame, decoder_context, error, extradata, packet_of};
 
 pub struct AudioDecoder {
     inner: ff::decoder::Audio,
@@ -18,32 +18,21 @@ pub struct AudioDecoder {
 
 impl AudioDecoder {
     pub fn open(codec: AudioCodec, specific: &[u8], timescale: u32) -> Result<Self, String> {
-        super::init()?;
         let id = match codec {
             AudioCodec::Aac => ff::codec::Id::AAC,
             AudioCodec::Opus => ff::codec::Id::OPUS,
             AudioCodec::Mp3 => ff::codec::Id::MP3,
             other => return Err(format!("no decoder for {other:?} audio")),
         };
-        let codec = ff::decoder::find(id).ok_or_else(|| format!("FFmpeg has no {id:?} decoder"))?;
-        let mut context = ff::codec::Context::new_with_codec(codec);
-        if !specific.is_empty() {
-            set_extradata(&mut context, specific)?;
-        }
-        let mut decoder = context.decoder();
-        decoder.set_packet_time_base(ff::Rational::new(1, timescale.max(1) as i32));
-        let inner = decoder
+        let inner = decoder_context(id, specific, timescale)?
             .audio()
             .map_err(|e| error("opening the audio decoder", e))?;
         Ok(Self { inner })
     }
 
     pub fn send(&mut self, frame: &Frame) -> Result<(), String> {
-        let mut packet = ff::Packet::copy(&frame.data);
-        packet.set_dts(Some(frame.dts));
-        packet.set_pts(Some(frame.pts()));
         self.inner
-            .send_packet(&packet)
+            .send_packet(&packet_of(frame))
             .map_err(|e| error("audio decoder", e))
     }
 

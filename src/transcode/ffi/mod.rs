@@ -40,6 +40,36 @@ pub fn has_encoder(name: &str) -> bool {
     ff::encoder::find_by_name(name).is_some()
 }
 
+/// A decoder context for `id`, configured with `extradata` (the track's decoder
+/// record, when it has one) and the frames' timescale, not opened yet.
+fn decoder_context(
+    id: ff::codec::Id,
+    extradata: &[u8],
+    timescale: u32,
+) -> Result<ff::decoder::Decoder, String> {
+    init()?;
+    let codec = ff::decoder::find(id).ok_or_else(|| format!("FFmpeg has no {id:?} decoder"))?;
+    let mut context = ff::codec::Context::new_with_codec(codec);
+    if !extradata.is_empty() {
+        set_extradata(&mut context, extradata)?;
+    }
+    let mut decoder = context.decoder();
+    decoder.set_packet_time_base(ff::Rational::new(1, timescale.max(1) as i32));
+    Ok(decoder)
+}
+
+/// A frame of the frame model as a packet for a decoder (the payload copied into
+/// FFmpeg's padded buffer, which its bit readers need).
+fn packet_of(frame: &protocol_parsers::media::Frame) -> ff::Packet {
+    let mut packet = ff::Packet::copy(&frame.data);
+    packet.set_dts(Some(frame.dts));
+    packet.set_pts(Some(frame.pts()));
+    if frame.is_keyframe() {
+        packet.set_flags(ff::packet::Flags::KEY);
+    }
+    packet
+}
+
 /// Copies `data` into the context's extradata (the decoder configuration record).
 fn set_extradata(context: &mut ff::codec::Context, data: &[u8]) -> Result<(), String> {
     let padding = ff::ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize;

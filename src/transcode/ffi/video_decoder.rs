@@ -4,7 +4,7 @@
 use ffmpeg_next as ff;
 use protocol_parsers::media::{Frame, VideoCodec};
 
-use super::{VideoFrame, error, set_extradata};
+use super::{VideoFrame, decoder_context, error, packet_of};
 
 pub struct VideoDecoder {
     inner: ff::decoder::Video,
@@ -19,23 +19,17 @@ impl VideoDecoder {
         timescale: u32,
         threads: usize,
     ) -> Result<Self, String> {
-        super::init()?;
         let id = match codec {
             VideoCodec::H264 => ff::codec::Id::H264,
             VideoCodec::H265 => ff::codec::Id::HEVC,
             other => return Err(format!("no decoder for {other:?} sources")),
         };
-        let decoder =
-            ff::decoder::find(id).ok_or_else(|| format!("FFmpeg has no {id:?} decoder"))?;
-        let mut context = ff::codec::Context::new_with_codec(decoder);
-        set_extradata(&mut context, record)?;
-        context.set_threading(ff::threading::Config {
+        let mut decoder = decoder_context(id, record, timescale)?;
+        decoder.set_threading(ff::threading::Config {
             kind: ff::threading::Type::Frame,
             count: threads,
             ..Default::default()
         });
-        let mut decoder = context.decoder();
-        decoder.set_packet_time_base(ff::Rational::new(1, timescale.max(1) as i32));
         let inner = decoder
             .video()
             .map_err(|e| error("opening the video decoder", e))?;
@@ -43,13 +37,7 @@ impl VideoDecoder {
     }
 
     pub fn send(&mut self, frame: &Frame) -> Result<(), String> {
-        let mut packet = ff::Packet::copy(&frame.data);
-        packet.set_dts(Some(frame.dts));
-        packet.set_pts(Some(frame.pts()));
-        if frame.is_keyframe() {
-            packet.set_flags(ff::packet::Flags::KEY);
-        }
-        match self.inner.send_packet(&packet) {
+        match self.inner.send_packet(&packet_of(frame)) {
             Ok(()) => Ok(()),
             // Corrupt input is reported per frame and skipped; the next keyframe heals.
             Err(ff::Error::InvalidData) => Err("undecodable video frame".into()),
