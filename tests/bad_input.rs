@@ -11,6 +11,7 @@ use std::net::TcpStream;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+use common::open_files;
 use common::raw_rtmp::{self, RawRtmp};
 use common::{ENGINES, Manifold, clip, ffprobe, publish, publish_with, wait_exit, wait_for};
 use protocol_parsers::amf0::Amf0Value;
@@ -443,61 +444,9 @@ fn open_sockets(pid: u32) -> usize {
         .count()
 }
 
-/// The soft and hard RLIMIT_NOFILE of this process, from /proc/self/limits.
-fn open_files_limit() -> (u64, u64) {
-    let limits = std::fs::read_to_string("/proc/self/limits").expect("read /proc/self/limits");
-    let line = limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .expect("Max open files in /proc/self/limits");
-    let mut fields = line["Max open files".len()..].split_whitespace();
-    let mut parse = || match fields.next() {
-        Some("unlimited") => u64::MAX,
-        Some(v) => v.parse().expect("a number"),
-        None => panic!("malformed {line:?}"),
-    };
-    (parse(), parse())
-}
-
-/// How many idle connections the test can open: 1,000, after raising this
-/// process's soft RLIMIT_NOFILE with prlimit(1) when the runner's is lower (a 1024
-/// default is common; the servers started afterwards inherit the raised limit).
-/// Only when the hard limit is too low and cannot be raised either does it fall
-/// back to fewer connections, as a last resort, and say so on stderr.
-fn idle_connection_count() -> usize {
-    const WANTED: usize = 1000;
-    // Client sockets, plus the harness's pipes and the other tests' processes.
-    let needed = WANTED as u64 + 500;
-    let (soft, hard) = open_files_limit();
-    if soft >= needed {
-        return WANTED;
-    }
-    let target = needed.max(4096);
-    let raised = std::process::Command::new("prlimit")
-        .arg("--pid")
-        .arg(std::process::id().to_string())
-        .arg(format!("--nofile={}:", target.min(hard)))
-        .status()
-        .is_ok_and(|s| s.success());
-    let (soft, hard) = open_files_limit();
-    if raised && soft >= needed {
-        return WANTED;
-    }
-    let fallback = usize::try_from(soft.saturating_sub(250)).unwrap_or(WANTED);
-    eprintln!(
-        "NOTE: open-files limit {soft} (hard {hard}) cannot be raised to {needed}: \
-         testing {fallback} idle connections instead of {WANTED}; run with `ulimit -n 4096` for the full case"
-    );
-    assert!(
-        fallback >= 500,
-        "open-files limit {soft} is too low for this test: run it with `ulimit -n 4096`"
-    );
-    fallback
-}
-
 #[test]
 fn a_thousand_idle_connections_are_freed_by_the_handshake_timeout() {
-    let idle_connections = idle_connection_count();
+    let idle_connections = open_files::idle_connection_count(1000);
     for engine in ENGINES {
         let mut healthy = Healthy::undeclared(engine);
         let pid = healthy.server.pid();

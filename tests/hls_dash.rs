@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Manifold, ffprobe, http, publish, test_media, wait_for};
+use common::{Manifold, ffprobe, http, open_files, publish, test_media, wait_for};
 
 const STREAM: &str = "[[stream]]\nname = \"main\"\nkey = \"K\"\n";
 
@@ -391,16 +391,26 @@ fn a_returning_publisher_continues_after_a_discontinuity_and_a_new_period() {
 
 #[test]
 fn bad_requests_get_4xx_and_idle_connections_are_closed_while_serving_continues() {
+    // Raised before the server starts, which inherits the limit.
+    let idle_connections = open_files::idle_connection_count(10_000);
     let server = Manifold::start(
         "epoll",
         &format!("{STREAM}[hls]\nsegment_seconds = 1\nwindow = 4\n"),
     );
     let mut publisher = publish(&test_media(40), &server.rtmp_url("K"));
     wait_segments(&server, "/live/main/source/video.m3u8", 2);
-    // 1,000 connections that never send a byte.
+    // 10,000 idle connections: half never send a byte, half are keep-alive
+    // connections that made one request and then stay silent.
     let opened = Instant::now();
-    let idle: Vec<std::net::TcpStream> = (0..1000)
-        .map(|_| std::net::TcpStream::connect(("127.0.0.1", server.http_port)).expect("connect"))
+    let idle: Vec<std::net::TcpStream> = (0..idle_connections)
+        .map(|i| {
+            let mut connection =
+                std::net::TcpStream::connect(("127.0.0.1", server.http_port)).expect("connect");
+            if i % 2 == 1 {
+                read_one_response(&mut connection, "/live/main/index.m3u8");
+            }
+            connection
+        })
         .collect();
     // Serving goes on meanwhile.
     assert_eq!(get(&server, "/live/main/index.m3u8").status, 200);
@@ -442,7 +452,7 @@ fn bad_requests_get_4xx_and_idle_connections_are_closed_while_serving_continues(
         assert!(matches!(read, Ok(0)) || read.is_err(), "{read:?}");
     }
     let closed_after = opened.elapsed();
-    eprintln!("1000 idle connections closed after {closed_after:?}");
+    eprintln!("{idle_connections} idle connections closed after {closed_after:?}");
     assert!(closed_after >= Duration::from_secs(25) && closed_after < Duration::from_secs(40));
     assert_eq!(get(&server, "/live/main/index.m3u8").status, 200);
     let _ = publisher.kill();
@@ -502,4 +512,36 @@ fn hls_directory_holds_the_same_files_for_an_external_origin() {
     assert_eq!(info.audio_codec.as_deref(), Some("aac"));
     let _ = publisher.kill();
     let _ = publisher.wait();
+}
+
+/// Sends one keep-alive GET on `connection` and reads its whole response, leaving
+/// the connection open and nothing unread on it.
+fn read_one_response(connection: &mut std::net::TcpStream, path: &str) {
+    use std::io::{Read, Write};
+    connection
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(connection, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").expect("send request");
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&received);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .expect("content-length");
+            if body.len() >= length {
+                return;
+            }
+        }
+        let n = connection.read(&mut chunk).expect("read the response");
+        assert!(n > 0, "the server closed a keep-alive connection early");
+        received.extend_from_slice(&chunk[..n]);
+    }
 }

@@ -1,9 +1,13 @@
 // Plays a Manifold player page in headless Chromium for N seconds and prints one
-// JSON line: how far currentTime advanced, the video size, latency, and errors.
-// Usage: node play.mjs URL SECONDS
+// JSON line: how far currentTime advanced, the video size, latency, errors, and a
+// sample of the player's state every 500 ms (with the wall clock, in ms).
+// Usage: node play.mjs URL SECONDS [STARTED_FILE]
+// With STARTED_FILE, the wall clock of the moment playback started is written
+// there, so that a test can act on the stream (a publisher reconnect) meanwhile.
+import { writeFileSync } from "node:fs";
 import { chromium } from "../../player/node_modules/playwright-core/index.mjs";
 
-const [url, seconds = "15"] = process.argv.slice(2);
+const [url, seconds = "15", startedFile] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   args: [
@@ -14,7 +18,7 @@ const browser = await chromium.launch({
     "--no-sandbox",
   ],
 });
-const result = { url, pageErrors: [], failedRequests: [] };
+const result = { url, pageErrors: [], failedRequests: [], samples: [] };
 try {
   const page = await browser.newPage();
   page.on("pageerror", (e) => result.pageErrors.push(String(e)));
@@ -33,6 +37,7 @@ try {
         errors: window.manifold.errors,
         latency: window.manifold.latency,
         paused: v.paused,
+        at: Date.now(),
       };
     });
   // Playback must start within 20 s; then it is watched for SECONDS.
@@ -43,7 +48,12 @@ try {
     s = await state();
   }
   result.start = s;
-  await page.waitForTimeout(Number(seconds) * 1000);
+  if (startedFile) writeFileSync(startedFile, String(s.at));
+  const end = Date.now() + Number(seconds) * 1000;
+  while (Date.now() < end) {
+    await page.waitForTimeout(Math.min(500, Math.max(0, end - Date.now())));
+    result.samples.push(await state());
+  }
   result.end = await state();
 } catch (e) {
   result.exception = String(e);

@@ -7,6 +7,7 @@ pub mod ffprobe;
 pub mod frame_match;
 pub mod http;
 pub mod lossy_relay;
+pub mod open_files;
 pub mod raw_rtmp;
 
 use std::io::{BufRead, BufReader};
