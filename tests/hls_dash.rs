@@ -147,6 +147,15 @@ fn segments_are_cut_on_keyframes_with_parts_and_packets_keep_their_timestamps() 
         .collect();
     assert!(!parts.is_empty(), "{playlist}");
     assert!(parts.iter().all(|d| *d <= 0.51 && *d >= 0.3), "{parts:?}");
+    let part_target: f64 = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PART-INF:PART-TARGET="))
+        .and_then(|v| v.split(',').next()?.parse().ok())
+        .expect("PART-TARGET");
+    assert!(
+        parts.iter().all(|d| *d <= part_target),
+        "parts over PART-TARGET {part_target}: {parts:?}"
+    );
 
     // A segment read back by ffprobe: video packets as the source's, from a keyframe.
     let segment = playlist
@@ -186,6 +195,42 @@ fn segments_are_cut_on_keyframes_with_parts_and_packets_keep_their_timestamps() 
             (want.dts, want.pts, want.size, want.keyframe)
         );
     }
+    // Each part of a complete segment holds the frames its DURATION advertises
+    // (±1 frame), and together they hold the segment's 60.
+    let mut segment_parts: Vec<(f64, String)> = Vec::new();
+    for line in playlist.lines() {
+        if let Some(attributes) = line.strip_prefix("#EXT-X-PART:") {
+            let duration = attributes
+                .strip_prefix("DURATION=")
+                .and_then(|v| v.split(',').next()?.parse().ok())
+                .expect("part DURATION");
+            let uri = attributes
+                .split("URI=\"")
+                .nth(1)
+                .and_then(|v| v.split('"').next())
+                .expect("part URI");
+            segment_parts.push((duration, uri.to_owned()));
+        } else if line.starts_with("seg-v-") && !segment_parts.is_empty() {
+            break;
+        }
+    }
+    assert!(segment_parts.len() >= 4, "{playlist}");
+    let init_bytes = fetch_bytes(&server, &format!("/live/main/source/{init}"));
+    let mut frames_in_parts = 0;
+    for (duration, uri) in &segment_parts {
+        let mut bytes = init_bytes.clone();
+        bytes.extend(fetch_bytes(&server, &format!("/live/main/source/{uri}")));
+        let part_file = dir.path().join("part.mp4");
+        std::fs::write(&part_file, bytes).expect("write part");
+        let frames = ffprobe::file_packets(&part_file).len();
+        frames_in_parts += frames;
+        let measured = frames as f64 / 30.0;
+        assert!(
+            (measured - duration).abs() <= 1.0 / 30.0 + 0.001,
+            "part {uri}: DURATION={duration} but {frames} frames"
+        );
+    }
+    assert_eq!(frames_in_parts, 60, "{segment_parts:?}");
     // The MPEG-TS variant: one segment holds the same 60 video frames.
     let ts = wait_segments(&server, "/live/main/source/ts.m3u8", 2);
     let ts_segment = ts
