@@ -645,3 +645,69 @@ key = "K"
         "the reader started it"
     );
 }
+
+/// Forced keyframes lie on one grid for the whole source: a rendition started on
+/// demand mid-GOP (here cascaded from a ladder rung) puts its keyframes, after its
+/// first, on the same timestamps as the rung that has run since the publish, even
+/// where the grid (1 s) is finer than the source's GOP (2 s).
+#[test]
+fn a_rendition_started_later_keeps_the_ladders_keyframe_grid() {
+    let config = r#"
+[[profile]]
+name = "360p"
+height = 360
+video_bitrate = "600k"
+preset = "ultrafast"
+keyframe_seconds = 1
+
+[[profile]]
+name = "late"
+height = 240
+video_bitrate = "300k"
+preset = "ultrafast"
+keyframe_seconds = 1
+
+[[stream]]
+name = "main"
+key = "K"
+ladder = ["source", "360p"]
+"#;
+    let server = Manifold::start("epoll", config);
+    let mut publisher = publish(&test_media(40), &server.rtmp_url("K"));
+    wait_for("the ladder rung to encode", Duration::from_secs(20), || {
+        (server.log.count("rendition video encoder opened") >= 1).then_some(())
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut recorders: Vec<(Child, PathBuf)> = ["360p", "late"]
+        .iter()
+        .map(|name| {
+            let out = dir.path().join(format!("{name}.flv"));
+            (
+                record(&server.rtmp_url(&format!("main/{name}")), &out, 8),
+                out,
+            )
+        })
+        .collect();
+    for (child, _) in &mut recorders {
+        let status = wait_exit(child, "rendition recorder", Duration::from_secs(60));
+        assert!(status.success(), "recording a rendition failed: {status}");
+    }
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    let ladder = keyframe_pts(&ffprobe::file_packets(&recorders[0].1));
+    let late = keyframe_pts(&ffprobe::file_packets(&recorders[1].1));
+    eprintln!("ladder rung keyframes {ladder:?}\nlate rendition keyframes {late:?}");
+    // The late rendition's first keyframe is forced wherever it started; from
+    // then on, both have the same keyframes where both recorded.
+    let (Some(&from), Some(&to)) = (late.get(1), ladder.last().min(late.last())) else {
+        panic!("too few keyframes: ladder {ladder:?}, late {late:?}");
+    };
+    let within = |k: &[i64]| -> Vec<i64> {
+        k.iter()
+            .copied()
+            .filter(|t| (from..=to).contains(t))
+            .collect()
+    };
+    assert!(within(&late).len() >= 4, "keyframes every second: {late:?}");
+    assert_eq!(within(&late), within(&ladder));
+}

@@ -187,6 +187,9 @@ struct DecodeState {
     last_video_dts: Option<i64>,
     /// Arrival instants by pts, matched to decoded pictures for latency.
     arrivals: VecDeque<(i64, Option<Instant>, bool)>,
+    /// The pts of the newest source keyframe: every rendition counts its
+    /// keyframe grid from it, so one started later still lands on the ladder's.
+    gop_anchor: Option<i64>,
     warned: bool,
     /// The decoded pictures' size, once known (it decides the cascade).
     source_size: Option<(u32, u32)>,
@@ -358,12 +361,17 @@ impl DecodeState {
             }
             None => (None, picture.is_key()),
         };
+        if source_key || self.gop_anchor.is_none() {
+            self.gop_anchor = pts;
+        }
+        let gop_anchor = self.gop_anchor.unwrap_or(0);
         let picture = Arc::new(picture);
         for rendition in renditions {
             rendition.offer(Work::Video {
                 picture: Arc::clone(&picture),
                 source_size: (picture.width(), picture.height()),
                 source_key,
+                gop_anchor,
                 timescale,
                 fps,
                 arrived,
@@ -389,5 +397,6 @@ impl DecodeState {
         self.drain_video(renditions);
         self.arrivals.clear();
         self.last_video_dts = None;
+        self.gop_anchor = None;
     }
 }

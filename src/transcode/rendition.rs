@@ -58,6 +58,8 @@ pub(super) enum Work {
         /// it, not from the larger rendition's picture it scales.
         source_size: (u32, u32),
         source_key: bool,
+        /// The pts of the source's newest keyframe, where the keyframe grid starts.
+        gop_anchor: i64,
         timescale: u32,
         fps: u32,
         arrived: Option<Instant>,
@@ -128,7 +130,7 @@ impl RenditionWorker {
             video_track: None,
             audio_track: None,
             last_pts: None,
-            last_key_pts: None,
+            last_key: None,
             next_allowed_pts: 0.0,
             pending_source_key: false,
             arrivals: VecDeque::new(),
@@ -229,7 +231,9 @@ struct RenditionThread {
     video_track: Option<Track>,
     audio_track: Option<Track>,
     last_pts: Option<i64>,
-    last_key_pts: Option<i64>,
+    /// The last keyframe's place on the grid: its GOP anchor and the number of
+    /// whole keyframe intervals from that anchor.
+    last_key: Option<(i64, i64)>,
     next_allowed_pts: f64,
     /// A source keyframe fell on a picture the frame-rate cap skipped.
     pending_source_key: bool,
@@ -253,6 +257,7 @@ struct PassedOn<'a> {
     children: &'a [Arc<RenditionWorker>],
     source_size: (u32, u32),
     source_key: bool,
+    gop_anchor: i64,
     fps: u32,
     arrived: Option<Instant>,
 }
@@ -292,6 +297,7 @@ impl RenditionThread {
                     picture,
                     source_size,
                     source_key,
+                    gop_anchor,
                     timescale,
                     fps,
                     arrived,
@@ -300,6 +306,7 @@ impl RenditionThread {
                         children: &children,
                         source_size,
                         source_key,
+                        gop_anchor,
                         fps,
                         arrived,
                     };
@@ -360,6 +367,7 @@ impl RenditionThread {
         let PassedOn {
             source_size,
             source_key,
+            gop_anchor,
             fps,
             arrived,
             ..
@@ -399,12 +407,20 @@ impl RenditionThread {
             self.drain_video();
             self.open_video(output, timescale, fps)?;
         }
+        // Keyframes fall on source keyframes and on a grid of keyframe_seconds
+        // counted from the newest source keyframe. Every rendition of the source
+        // sees the same anchors and pictures, so all pick the same pictures, even
+        // one that started mid-GOP (its first, forced keyframe is off the grid;
+        // the next one is on it).
         let keyint = (self.profile.keyframe_ms as i64 * i64::from(timescale) / 1000).max(1);
+        let grid_index = (pts - gop_anchor).div_euclid(keyint);
         let keyframe = source_key
             || self.need_keyframe.swap(false, Ordering::Relaxed)
-            || self.last_key_pts.is_none_or(|last| pts - last >= keyint);
+            || self
+                .last_key
+                .is_none_or(|(anchor, index)| anchor != gop_anchor || grid_index > index);
         if keyframe {
-            self.last_key_pts = Some(pts);
+            self.last_key = Some((gop_anchor, grid_index));
         }
         self.last_pts = Some(pts);
         if let Some(arrived) = arrived {
@@ -420,6 +436,7 @@ impl RenditionThread {
                 picture: Arc::new(ffi::reference(&scaled)?),
                 source_size,
                 source_key,
+                gop_anchor,
                 timescale,
                 fps,
                 arrived,
@@ -480,7 +497,7 @@ impl RenditionThread {
             output_size: (width, height),
             timescale,
         });
-        self.last_key_pts = None;
+        self.last_key = None;
         Ok(())
     }
 
@@ -648,7 +665,7 @@ impl RenditionThread {
         // buffered samples or timeline carries over.
         self.audio = None;
         self.last_pts = None;
-        self.last_key_pts = None;
+        self.last_key = None;
         self.next_allowed_pts = 0.0;
         self.pending_source_key = false;
         self.arrivals.clear();
