@@ -247,8 +247,84 @@ fn segments_are_cut_on_keyframes_with_parts_and_packets_keep_their_timestamps() 
     let ts_video: Vec<_> = ts_packets.iter().filter(|p| p.video).collect();
     assert_eq!(ts_video.len(), 60, "2 s at 30 fps in the TS segment");
     assert!(ts_video[0].keyframe);
+    // DASH places each video segment at its earliest presentation time: the
+    // SegmentTimeline `t` of two segments is the smallest pts ffprobe reads in
+    // them (the clip's B-frames put it two frames after the first dts).
+    let mpd = get(&server, "/live/main/manifest.mpd").body;
+    let timeline = DashTimeline::video(&mpd);
+    assert!(timeline.starts.len() >= 2, "{mpd}");
+    let init = fetch_bytes(&server, &format!("/live/main/{}", timeline.initialization));
+    for &(number, t) in &timeline.starts[..2] {
+        let uri = timeline.media.replace("$Number$", &number.to_string());
+        let mut bytes = init.clone();
+        bytes.extend(fetch_bytes(&server, &format!("/live/main/{uri}")));
+        let file = dir.path().join("dash.mp4");
+        std::fs::write(&file, bytes).expect("write");
+        let packets = ffprobe::file_packets(&file);
+        let earliest = packets.iter().map(|p| p.pts).min().expect("packets");
+        let first_dts = packets.first().map(|p| p.dts).unwrap_or_default();
+        assert_eq!(
+            t, earliest,
+            "segment {number}: S@t {t}, earliest pts {earliest} (first dts {first_dts}, timescale {})",
+            timeline.timescale
+        );
+        assert!(earliest > first_dts, "the clip has B-frames");
+    }
     let _ = publisher.kill();
     let _ = publisher.wait();
+}
+
+/// The video SegmentTemplate of a single-representation MPD, with each segment's
+/// number and SegmentTimeline `t`.
+struct DashTimeline {
+    timescale: i64,
+    initialization: String,
+    media: String,
+    starts: Vec<(u64, i64)>,
+}
+
+impl DashTimeline {
+    fn video(mpd: &str) -> Self {
+        let attribute = |element: &str, name: &str| -> Option<String> {
+            let head = element.split('>').next()?;
+            let value = head.split(&format!(" {name}=\"")).nth(1)?;
+            Some(value.split('"').next()?.to_owned())
+        };
+        let video = mpd
+            .split("<AdaptationSet")
+            .find(|a| a.contains("contentType=\"video\""))
+            .expect("a video AdaptationSet");
+        let template = video
+            .split("<SegmentTemplate")
+            .nth(1)
+            .expect("a SegmentTemplate");
+        let number = |name| -> i64 {
+            attribute(template, name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} in {template}"))
+        };
+        let mut next_number = number("startNumber") as u64;
+        let mut next_t = None;
+        let mut starts = Vec::new();
+        for entry in template.split("<S ").skip(1) {
+            let entry = format!(" {entry}");
+            let field = |name| attribute(&entry, name).and_then(|v| v.parse::<i64>().ok());
+            let d = field("d").expect("S@d");
+            let mut t = field("t").or(next_t).expect("S@t on the first S");
+            for _ in 0..=field("r").unwrap_or(0) {
+                starts.push((next_number, t));
+                next_number += 1;
+                t += d;
+            }
+            next_t = Some(t);
+        }
+        Self {
+            timescale: number("timescale"),
+            initialization: attribute(template, "initialization").expect("initialization"),
+            media: attribute(template, "media").expect("media"),
+            starts,
+        }
+    }
 }
 
 fn fetch_bytes(server: &Manifold, path: &str) -> Vec<u8> {

@@ -496,7 +496,7 @@ struct SegmentView {
 
 struct TrackView {
     init: Option<std::sync::Arc<super::rendition::TrackMedia>>,
-    start_dts: Option<i64>,
+    earliest_pts: Option<i64>,
     duration: i64,
     bytes: usize,
     seconds: f64,
@@ -508,7 +508,7 @@ impl SegmentView {
             let t = segment.track(kind);
             TrackView {
                 init: t.init.clone(),
-                start_dts: t.start_dts,
+                earliest_pts: t.earliest_pts,
                 duration: t.duration(),
                 bytes: t
                     .parts
@@ -538,10 +538,11 @@ impl SegmentView {
         self.track(kind).init.clone()
     }
 
-    /// SegmentTimeline `t` and `d`.
+    /// SegmentTimeline `t` (the segment's earliest presentation time, as DASH
+    /// defines it: a B-frame delay after its first decode time) and `d`.
     fn timing(&self, kind: TrackKind) -> Option<(u64, u64)> {
         let track = self.track(kind);
-        let t = u64::try_from(track.start_dts?).unwrap_or(0);
+        let t = u64::try_from(track.earliest_pts?).unwrap_or(0);
         Some((t, u64::try_from(track.duration).unwrap_or(0)))
     }
 }

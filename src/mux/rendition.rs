@@ -33,6 +33,8 @@ pub struct PartRec {
 pub struct TrackParts {
     pub init: Option<Arc<TrackMedia>>,
     pub start_dts: Option<i64>,
+    /// The smallest presentation time of the samples so far (DASH's `t`).
+    pub earliest_pts: Option<i64>,
     pub parts: Vec<PartRec>,
 }
 
@@ -201,6 +203,7 @@ impl Inner {
             MuxEvent::Part {
                 kind,
                 start_dts,
+                earliest_pts,
                 duration,
                 independent,
                 pieces,
@@ -210,6 +213,11 @@ impl Inner {
                 };
                 let track = segment.track_mut(kind);
                 track.start_dts.get_or_insert(start_dts);
+                track.earliest_pts = Some(
+                    track
+                        .earliest_pts
+                        .map_or(earliest_pts, |e| e.min(earliest_pts)),
+                );
                 let timescale = track.timescale();
                 track.parts.push(PartRec {
                     duration,

@@ -41,6 +41,9 @@ pub enum MuxEvent {
         kind: TrackKind,
         /// dts of its first sample, in the track's timescale.
         start_dts: i64,
+        /// The smallest presentation time (dts + composition offset) of its
+        /// samples, in the track's timescale: where DASH places it.
+        earliest_pts: i64,
         /// In the track's timescale.
         duration: i64,
         independent: bool,
@@ -298,6 +301,7 @@ impl Segmenter {
                     self.events.push(MuxEvent::Part {
                         kind,
                         start_dts,
+                        earliest_pts: earliest_presentation(start_dts, &samples),
                         duration: samples.iter().map(|s| i64::from(s.duration)).sum(),
                         independent: samples.first().is_some_and(|s| s.keyframe),
                         pieces,
@@ -320,6 +324,22 @@ impl Segmenter {
         self.close_part();
         self.events.push(MuxEvent::SegmentEnd);
         self.segment_start = None;
+    }
+}
+
+/// The smallest dts + composition offset of a run of samples whose first dts is
+/// `start_dts`.
+fn earliest_presentation(start_dts: i64, samples: &[Sample]) -> i64 {
+    let mut dts = start_dts;
+    let mut earliest = i64::MAX;
+    for sample in samples {
+        earliest = earliest.min(dts + i64::from(sample.cts));
+        dts += i64::from(sample.duration);
+    }
+    if earliest == i64::MAX {
+        start_dts
+    } else {
+        earliest
     }
 }
 
