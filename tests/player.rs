@@ -98,10 +98,12 @@ fn wall_clock_ms() -> f64 {
 
 fn assert_played(mode: &str, report: &serde_json::Value, max_latency: f64) {
     eprintln!("{mode}: {report}");
-    assert_played_for(mode, report, max_latency, WATCH_SECONDS);
+    assert_played_for(mode, report, max_latency, WATCH_SECONDS - 2.0);
 }
 
-fn assert_played_for(mode: &str, report: &serde_json::Value, max_latency: f64, seconds: f64) {
+/// No error, the right picture, `max_latency` at the end, and currentTime
+/// advanced by at least `min_advance` seconds.
+fn assert_played_for(mode: &str, report: &serde_json::Value, max_latency: f64, min_advance: f64) {
     assert!(report["exception"].is_null(), "{mode}: {report}");
     let (start, end) = (&report["start"], &report["end"]);
     assert!(
@@ -114,8 +116,8 @@ fn assert_played_for(mode: &str, report: &serde_json::Value, max_latency: f64, s
     );
     let advanced = end["time"].as_f64().unwrap_or(0.0) - start["time"].as_f64().unwrap_or(0.0);
     assert!(
-        advanced >= seconds - 2.0,
-        "{mode}: currentTime advanced only {advanced:.2} s in {seconds} s: {report}"
+        advanced >= min_advance,
+        "{mode}: currentTime advanced only {advanced:.2} s (at least {min_advance} s expected): {report}"
     );
     assert_eq!(
         (end["width"].as_u64(), end["height"].as_u64()),
@@ -218,7 +220,8 @@ fn hls_js_keeps_playing_across_a_publisher_reconnect() {
         "{}",
         playlist.body
     );
-    assert_played_for("hls.js across a reconnect", &report, 3.0, SECONDS);
+    // A reconnect may cost a stall of up to 6 s (below).
+    assert_played_for("hls.js across a reconnect", &report, 3.0, SECONDS - 6.0);
     // Playback went on after the publisher returned: from the last sample taken
     // before it returned to the end, currentTime advanced by the wall time less
     // what a reconnect costs (the new publisher's first segment, 2 s, plus
