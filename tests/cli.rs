@@ -178,3 +178,53 @@ fn the_log_level_comes_from_the_config_and_rust_log_overrides_it() {
         );
     }
 }
+
+/// On a kernel without io_uring (a seccomp filter answers `io_uring_setup` with
+/// ENOSYS): `engine = "io_uring"` is a startup error that says so, and `auto` runs
+/// on epoll, says so, and serves.
+#[test]
+fn without_io_uring_an_explicit_io_uring_is_an_error_and_auto_runs_on_epoll() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = common::free_port();
+    let config = |engine: &str| {
+        let path = dir.path().join(format!("{engine}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[server]\nengine = \"{engine}\"\n[rtmp]\nlisten = \"127.0.0.1:{port}\"\n\
+                 [admin]\nlisten = \"127.0.0.1:0\"\n[http]\nlisten = \"127.0.0.1:0\"\n\
+                 [srt]\nlisten = \"127.0.0.1:0\"\n"
+            ),
+        )
+        .expect("write");
+        path
+    };
+    let mut cmd = manifold();
+    common::seccomp::without_io_uring(cmd.arg("--config").arg(config("io_uring")));
+    let (status, _, err) = run_output(
+        cmd,
+        "manifold asking for io_uring without it",
+        Duration::from_secs(10),
+    );
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("io_uring was asked for but is unavailable"),
+        "{err}"
+    );
+
+    let mut cmd = manifold();
+    common::seccomp::without_io_uring(cmd.arg("--config").arg(config("auto")));
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start manifold");
+    let log = common::LogBuffer::default();
+    log.attach(&mut child);
+    log.wait_for_line(&["I/O engine: epoll,"], Duration::from_secs(10));
+    // It serves: an RTMP client completes the handshake.
+    let client = common::raw_rtmp::RawRtmp::handshake(port);
+    drop(client.stream.shutdown(std::net::Shutdown::Both));
+    let _ = child.kill();
+    let _ = child.wait();
+}

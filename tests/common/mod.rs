@@ -9,6 +9,7 @@ pub mod http;
 pub mod lossy_relay;
 pub mod open_files;
 pub mod raw_rtmp;
+pub mod seccomp;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -96,7 +97,8 @@ pub fn test_media(seconds: u32) -> PathBuf {
 pub struct LogBuffer(Arc<Mutex<String>>);
 
 impl LogBuffer {
-    fn attach(&self, child: &mut Child) {
+    /// Collects `child`'s piped stdout and stderr from now on.
+    pub fn attach(&self, child: &mut Child) {
         let out = child.stdout.take();
         let err = child.stderr.take();
         for reader in [
