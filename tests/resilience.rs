@@ -654,3 +654,59 @@ fn sigterm_while_pushing_unpublishes_cleanly_and_exits_zero() {
         sigterm_case(engine);
     }
 }
+
+/// A destination that accepts TCP and never answers the RTMP handshake keeps the
+/// output `connecting`; when the stream ends (publisher gone, 1 s grace over) the
+/// output goes idle then, not at its 10 s handshake timeout, and counts no failure.
+fn ended_while_connecting_case(engine: &str) {
+    // Connections complete in the kernel's backlog; nothing ever reads them.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let config = format!(
+        "[ingest]\ngrace_period_seconds = 1\n[[stream]]\nname = \"main\"\nkey = \"K\"\n\
+         [[stream.push]]\nname = \"a\"\nurl = \"rtmp://127.0.0.1:{port}/live\"\nkey = \"a\"\n"
+    );
+    let server = Manifold::start(engine, &config);
+    let mut publisher = publish(clip(), &server.rtmp_url("K"));
+    wait_for(
+        &format!("{engine}: output a connecting"),
+        Duration::from_secs(10),
+        || (count_transitions(&server, "a", "idle", "connecting") >= 1).then_some(()),
+    );
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    let gone = Instant::now();
+    wait_for(
+        &format!(
+            "{engine}: output a idle after the stream ended\n--- log ---\n{}",
+            server.log.text()
+        ),
+        Duration::from_secs(15),
+        || (count_transitions(&server, "a", "connecting", "idle") >= 1).then_some(()),
+    );
+    let took = gone.elapsed();
+    eprintln!("{engine}: connecting -> idle {took:?} after the publisher left (grace 1 s)");
+    assert!(
+        took < Duration::from_secs(5),
+        "{engine}: the output noticed the end only after {took:?}"
+    );
+    assert_eq!(
+        output_lines(&server, "a", &["stream ended while connecting"]).len(),
+        1,
+        "{engine}\n{}",
+        server.log.text()
+    );
+    assert!(
+        output_lines(&server, "a", &["push failed"]).is_empty(),
+        "{engine}: {}",
+        server.log.text()
+    );
+    drop(silent);
+}
+
+#[test]
+fn an_output_still_connecting_goes_idle_when_the_stream_ends() {
+    for engine in ENGINES {
+        ended_while_connecting_case(engine);
+    }
+}

@@ -109,7 +109,10 @@ impl PushOutput {
                     }
                     // Full jitter within [backoff/2, backoff] spreads reconnect storms.
                     let jitter = fastrand::f64() * 0.5 + 0.5;
-                    compio::time::sleep(backoff.mul_f64(jitter)).await;
+                    // A stream that ends meanwhile sends the output idle at once.
+                    let pause = pin!(compio::time::sleep(backoff.mul_f64(jitter)));
+                    let ended = pin!(self.stream.wait_ended());
+                    select(pause, ended).await;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
             }
@@ -137,6 +140,52 @@ impl PushOutput {
     }
 
     async fn once(&self) -> Result<Ended, String> {
+        // The stream may end while the destination is still being reached (an
+        // unreachable host, a server that never answers the handshake): give up
+        // the attempt then rather than at its timeout.
+        let set_up = pin!(self.set_up());
+        let ended = pin!(self.stream.wait_ended());
+        let mut pump = match select(set_up, ended).await {
+            Either::Left((pump, _)) => pump?,
+            Either::Right(((), _)) => {
+                tracing::info!(stream = self.stream.name(), output = %self.stats.name, destination = %self.target.redacted(), "stream ended while connecting");
+                return Ok(Ended::StreamEnded);
+            }
+        };
+        self.set_state(OutputState::Live);
+        // From here on the pump counts what it writes straight into the stats.
+        pump.bytes_written = Arc::clone(&self.stats.bytes);
+        tracing::info!(stream = self.stream.name(), output = %self.stats.name, destination = %self.target.redacted(), "push live");
+        let subscriber = self.stream.subscribe(self.ctx.queue);
+        self.stats.attach(&subscriber);
+        let subscription = Subscription {
+            stream: &self.stream,
+            stats: &self.stats,
+            subscriber,
+        };
+        let result = self.forward(&mut pump, &subscription.subscriber).await;
+        let dropped = subscription.subscriber.dropped_frames();
+        drop(subscription);
+        let micros = |q| self.stats.latency.quantile(q).map_or(0, |d| d.as_micros());
+        tracing::info!(
+            stream = self.stream.name(),
+            output = %self.stats.name,
+            dropped,
+            ok = result.is_ok(),
+            latency_p50_us = micros(0.5),
+            latency_p99_us = micros(0.99),
+            "push session ended"
+        );
+        if result.is_ok() {
+            pump.session.finish();
+            let _ = compio::time::timeout(Duration::from_secs(2), pump.flush()).await;
+            pump.transport.close().await;
+        }
+        result
+    }
+
+    /// Connects and runs the RTMP exchange up to a successful publish.
+    async fn set_up(&self) -> Result<Pump<ClientSession>, String> {
         let transport = self.connect().await.map_err(|e| format!("connect: {e}"))?;
         let config = ClientConfig {
             app: self.target.app.clone(),
@@ -176,39 +225,9 @@ impl PushOutput {
             }
             pump.flush().await.map_err(|e| format!("write: {e}"))?;
             if live {
-                break;
+                return Ok(pump);
             }
         }
-        self.set_state(OutputState::Live);
-        // From here on the pump counts what it writes straight into the stats.
-        pump.bytes_written = Arc::clone(&self.stats.bytes);
-        tracing::info!(stream = self.stream.name(), output = %self.stats.name, destination = %self.target.redacted(), "push live");
-        let subscriber = self.stream.subscribe(self.ctx.queue);
-        self.stats.attach(&subscriber);
-        let subscription = Subscription {
-            stream: &self.stream,
-            stats: &self.stats,
-            subscriber,
-        };
-        let result = self.forward(&mut pump, &subscription.subscriber).await;
-        let dropped = subscription.subscriber.dropped_frames();
-        drop(subscription);
-        let micros = |q| self.stats.latency.quantile(q).map_or(0, |d| d.as_micros());
-        tracing::info!(
-            stream = self.stream.name(),
-            output = %self.stats.name,
-            dropped,
-            ok = result.is_ok(),
-            latency_p50_us = micros(0.5),
-            latency_p99_us = micros(0.99),
-            "push session ended"
-        );
-        if result.is_ok() {
-            pump.session.finish();
-            let _ = compio::time::timeout(Duration::from_secs(2), pump.flush()).await;
-            pump.transport.close().await;
-        }
-        result
     }
 
     async fn forward(

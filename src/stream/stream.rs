@@ -66,7 +66,11 @@ struct StreamState {
     mark_discontinuity: bool,
     /// Copy-on-write, so the publisher can fan out after releasing the lock.
     subscribers: Arc<Vec<Arc<Subscriber>>>,
-    live_waiters: Vec<Waker>,
+    /// Woken when a publisher arrives, the stream ends, or the server shuts down
+    /// (`wait_live`, `wait_ended`).
+    state_waiters: Vec<Waker>,
+    /// The server is shutting down.
+    closed: bool,
     frames_in: u64,
     video_frames_in: u64,
     bytes_in: u64,
@@ -188,7 +192,7 @@ impl Stream {
         state.gop.clear();
         state.gop_bytes = 0;
         state.gop_overflow = false;
-        let waiters = std::mem::take(&mut state.live_waiters);
+        let waiters = std::mem::take(&mut state.state_waiters);
         drop(state);
         waiters.into_iter().for_each(Waker::wake);
         Some(PublisherGuard {
@@ -221,6 +225,7 @@ impl Stream {
             return false;
         }
         let subscribers = std::mem::take(&mut state.subscribers);
+        let waiters = std::mem::take(&mut state.state_waiters);
         state.tracks.clear();
         state.metadata = None;
         state.gop.clear();
@@ -228,6 +233,7 @@ impl Stream {
         state.publisher_gone_at = None;
         drop(state);
         subscribers.iter().for_each(|sub| sub.close());
+        waiters.into_iter().for_each(Waker::wake);
         true
     }
 
@@ -349,8 +355,26 @@ impl Stream {
             if state.publisher.is_some() {
                 Poll::Ready(())
             } else {
-                if !state.live_waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                    state.live_waiters.push(cx.waker().clone());
+                if !state.state_waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                    state.state_waiters.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
+    /// Resolves once the stream has ended: no publisher and no grace period
+    /// running (also when the server shuts down). An output still setting up its
+    /// connection gives up then, instead of at its handshake timeout.
+    pub async fn wait_ended(&self) {
+        poll_fn(|cx| {
+            let mut state = self.lock();
+            if state.closed || state.publisher.is_none() && state.publisher_gone_at.is_none() {
+                Poll::Ready(())
+            } else {
+                if !state.state_waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                    state.state_waiters.push(cx.waker().clone());
                 }
                 Poll::Pending
             }
@@ -368,8 +392,9 @@ impl Stream {
     /// Ends every subscriber (server shutdown).
     pub fn shutdown(&self) {
         let mut state = self.lock();
+        state.closed = true;
         let subscribers = std::mem::take(&mut state.subscribers);
-        let waiters = std::mem::take(&mut state.live_waiters);
+        let waiters = std::mem::take(&mut state.state_waiters);
         drop(state);
         subscribers.iter().for_each(|sub| sub.close());
         waiters.into_iter().for_each(Waker::wake);
