@@ -210,6 +210,9 @@ impl Default for IngestConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HlsConfig {
+    /// false: no stream is segmented, so nothing is served over HLS or DASH (a
+    /// pure restreaming relay, as nginx-rtmp without `hls on`).
+    pub enabled: bool,
     pub segment_seconds: f64,
     pub window: u32,
     pub low_latency: bool,
@@ -221,6 +224,7 @@ pub struct HlsConfig {
 impl Default for HlsConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             segment_seconds: 2.0,
             window: 6,
             low_latency: true,

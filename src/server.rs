@@ -334,6 +334,9 @@ fn print_banner(
         );
         println!("Watch:    rtmp://{rtmp}/live/STREAM");
     }
+    if !config.hls.enabled {
+        println!("HLS/DASH: off (hls.enabled = false)");
+    }
     let admin_url = format!("http://{}", admin.listen);
     println!("Admin:    {admin_url}/api/v1/streams   metrics: {admin_url}/metrics");
     if configured_token.is_none() {

@@ -666,3 +666,30 @@ fn read_one_response(connection: &mut std::net::TcpStream, path: &str) {
         received.extend_from_slice(&chunk[..n]);
     }
 }
+
+/// `hls.enabled = false`: a published stream is not segmented, so nothing of it
+/// is served over HTTP, while RTMP play still works.
+#[test]
+fn hls_enabled_false_serves_no_playlists_and_relays_still() {
+    let server = Manifold::start("epoll", &format!("{STREAM}[hls]\nenabled = false\n"));
+    assert!(
+        server.log.text().contains("HLS/DASH: off"),
+        "{}",
+        server.log.text()
+    );
+    let mut publisher = publish(&test_media(40), &server.rtmp_url("K"));
+    // RTMP play gets the stream: the source is live.
+    let info = ffprobe::streams(&server.rtmp_url("main"));
+    assert_eq!(info.video_codec.as_deref(), Some("h264"));
+    for path in [
+        "/live/main/index.m3u8",
+        "/live/main/source/video.m3u8",
+        "/live/main/manifest.mpd",
+    ] {
+        assert_eq!(get(&server, path).status, 404, "{path}");
+    }
+    let api = server.api("GET", "/api/v1/streams/main", None).json();
+    assert!(api["hls"].is_null(), "{api}");
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+}

@@ -25,6 +25,8 @@ pub const SOURCE: &str = "source";
 #[derive(Debug)]
 pub struct Segmenting {
     renditions: Mutex<HashMap<String, Arc<Rendition>>>,
+    /// `hls.enabled`.
+    enabled: bool,
     config: SegmenterConfig,
     window: usize,
     /// `hls.directory`, when set.
@@ -48,6 +50,7 @@ impl Segmenting {
         };
         Ok(Arc::new(Self {
             renditions: Mutex::new(HashMap::new()),
+            enabled: hls.enabled,
             config: SegmenterConfig {
                 segment_ms: segment_ms.max(500),
                 // Parts of a sixth of a segment (1/3 s for 2 s segments), within
@@ -103,6 +106,9 @@ impl Segmenting {
     /// A transcoded rendition's stream (`SOURCE/PROFILE`) becomes rendition
     /// `PROFILE` of its source, served under `/live/SOURCE/PROFILE/`.
     pub fn ensure(self: &Arc<Self>, stream: &Arc<Stream>, queue: QueueLimits) {
+        if !self.enabled {
+            return;
+        }
         let rendition = {
             let mut map = self.map();
             if map.contains_key(stream.name()) {

@@ -14,6 +14,8 @@
 //!
 //! Usage: cargo run --release --bin relay-bench -- [--outputs 1,10,100,500]
 //!        [--seconds 20] [--relays manifold-io_uring,manifold-epoll,nginx]
+//! Manifold runs with `hls.enabled = false`, as nginx-rtmp runs without `hls on`;
+//! `manifold-io_uring+hls` (or `-epoll+hls`) also segments the stream for HLS/DASH.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -360,8 +362,14 @@ fn start_relay(
     manifold: &Path,
 ) -> Child {
     if let Some(engine) = relay.strip_prefix("manifold-") {
+        // Like for like with nginx-rtmp (no `hls on`): the segmenter is off
+        // unless the relay is named `manifold-ENGINE+hls`.
+        let (engine, hls) = match engine.strip_suffix("+hls") {
+            Some(engine) => (engine, true),
+            None => (engine, false),
+        };
         let mut config = format!(
-            "[server]\nengine = \"{engine}\"\n[rtmp]\nlisten = \"127.0.0.1:{ingest}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n[admin]\nlisten = \"127.0.0.1:{}\"\n[[stream]]\nname = \"main\"\nkey = \"K\"\n",
+            "[server]\nengine = \"{engine}\"\n[hls]\nenabled = {hls}\n[rtmp]\nlisten = \"127.0.0.1:{ingest}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n[admin]\nlisten = \"127.0.0.1:{}\"\n[[stream]]\nname = \"main\"\nkey = \"K\"\n",
             free_port(),
             free_port()
         );
@@ -383,7 +391,7 @@ fn start_relay(
     }
     assert_eq!(
         relay, "nginx",
-        "relays are manifold-io_uring, manifold-epoll, nginx"
+        "relays are manifold-io_uring, manifold-epoll (each optionally +hls), nginx"
     );
     let d = dir.display();
     let mut pushes = String::new();
