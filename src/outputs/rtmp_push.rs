@@ -1,6 +1,7 @@
 //! One `[[stream.push]]` output: connects to its destination while the stream is
 //! live, forwards from its own bounded queue, reconnects with backoff and jitter.
 
+use std::cell::Cell;
 use std::io;
 use std::pin::pin;
 use std::sync::Arc;
@@ -230,10 +231,32 @@ impl PushOutput {
         }
     }
 
+    /// Forwards the stream until it ends, under one write watchdog for the whole
+    /// session (not a timer per write: that cost a timer insert and cancel per
+    /// frame per output).
     async fn forward(
         &self,
         pump: &mut Pump<ClientSession>,
         subscriber: &Arc<crate::stream::Subscriber>,
+    ) -> Result<Ended, String> {
+        let writing = Cell::new(false);
+        let progress = Arc::clone(&pump.bytes_written);
+        let frames = pin!(self.forward_frames(pump, subscriber, &writing));
+        let stalled = pin!(stall(&progress, &writing, WRITE_TIMEOUT));
+        match select(frames, stalled).await {
+            Either::Left((result, _)) => result,
+            Either::Right(((), _)) => Err(format!(
+                "destination accepted nothing for {}s",
+                WRITE_TIMEOUT.as_secs()
+            )),
+        }
+    }
+
+    async fn forward_frames(
+        &self,
+        pump: &mut Pump<ClientSession>,
+        subscriber: &Arc<crate::stream::Subscriber>,
+        writing: &Cell<bool>,
     ) -> Result<Ended, String> {
         let mut forwarder = Forwarder::default();
         let mut items = Vec::new();
@@ -273,19 +296,10 @@ impl PushOutput {
             if ended {
                 return Ok(Ended::StreamEnded);
             }
-            let progress = Arc::clone(&pump.bytes_written);
-            let flush = pin!(pump.flush());
-            let stalled = pin!(stall(&progress, WRITE_TIMEOUT));
-            match select(flush, stalled).await {
-                Either::Left((Ok(()), _)) => {}
-                Either::Left((Err(e), _)) => return Err(format!("write: {e}")),
-                Either::Right(((), _)) => {
-                    return Err(format!(
-                        "destination accepted nothing for {}s",
-                        WRITE_TIMEOUT.as_secs()
-                    ));
-                }
-            }
+            writing.set(true);
+            let flushed = pump.flush().await;
+            writing.set(false);
+            flushed.map_err(|e| format!("write: {e}"))?;
             let written_at = Instant::now();
             for arrived in sent_at.drain(..) {
                 self.stats.latency.record(written_at - arrived);
@@ -294,9 +308,11 @@ impl PushOutput {
     }
 }
 
-/// Resolves once `written` has not grown for `limit`: a destination that takes
-/// bytes slowly is kept (and shows as degraded), one that takes none is dropped.
-async fn stall(written: &std::sync::atomic::AtomicU64, limit: Duration) {
+/// Resolves once a write has been under way for `limit` with `written` not
+/// growing: a destination that takes bytes slowly is kept (and shows as
+/// degraded), one that takes none is dropped. Time spent waiting for frames (no
+/// write under way) never counts.
+async fn stall(written: &std::sync::atomic::AtomicU64, writing: &Cell<bool>, limit: Duration) {
     use std::sync::atomic::Ordering::Relaxed;
     let check = Duration::from_secs(1).min(limit);
     let mut last = written.load(Relaxed);
@@ -304,7 +320,7 @@ async fn stall(written: &std::sync::atomic::AtomicU64, limit: Duration) {
     loop {
         compio::time::sleep(check).await;
         let now = written.load(Relaxed);
-        if now != last {
+        if now != last || !writing.get() {
             (last, since) = (now, Instant::now());
         } else if since.elapsed() >= limit {
             return;
