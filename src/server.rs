@@ -216,6 +216,14 @@ fn start_ladders(
         let (segmenting, stream) = (Arc::clone(&segmenting), Arc::clone(stream));
         jobs.spawn(Box::new(move || segmenting.ensure(&stream, queue)));
     }));
+    if !config.hls.enabled {
+        // A ladder serves HLS/DASH only: with those off, renditions run on demand
+        // (push profiles, RTMP/SRT viewers) and none is held for the ladder.
+        if config.streams.iter().any(|s| s.ladder.len() > 1) {
+            tracing::warn!("hls.enabled = false: stream ladders are not transcoded");
+        }
+        return Ok(());
+    }
     let mut ladders = ctx.ladders.lock().unwrap_or_else(|e| e.into_inner());
     for stream in &config.streams {
         for profile in stream.ladder.iter().filter(|p| *p != crate::mux::SOURCE) {

@@ -389,9 +389,19 @@ pub fn mpd(reference: &Rendition, ladder: &[std::sync::Arc<Rendition>]) -> Optio
                 // (the period's first media time) serves them all.
                 let offset = period_media_ms * i64::from(timescale) / 1000;
                 let mut timeline: Vec<TimelineEntry> = Vec::new();
-                for v in &views {
-                    let Some((t, d)) = v.timing(kind) else {
-                        continue;
+                let timings: Vec<(u64, u64)> =
+                    views.iter().filter_map(|v| v.timing(kind)).collect();
+                for (index, &(t, own)) in timings.iter().enumerate() {
+                    // `t` is a presentation time, `own` a sum of decode durations:
+                    // with a composition offset that varies by a tick (66/67 ms at
+                    // 29.97 fps) they disagree. The distance to the next segment's
+                    // `t` keeps the timeline gapless; a real gap (more than a tenth
+                    // off) keeps the segment's own duration and shows as a new `t`.
+                    let d = match timings.get(index + 1) {
+                        Some(&(next, _)) if next > t && (next - t).abs_diff(own) <= own / 10 => {
+                            next - t
+                        }
+                        _ => own,
                     };
                     match timeline.last_mut() {
                         Some(last)

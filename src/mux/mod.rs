@@ -42,11 +42,11 @@ impl Segmenting {
     pub fn new(hls: &HlsConfig) -> Result<Arc<Self>, String> {
         let segment_ms = (hls.segment_seconds * 1000.0).round() as i64;
         let disk = match &hls.directory {
-            Some(dir) => Some(
+            Some(dir) if hls.enabled => Some(
                 disk::DiskWriter::start(dir.clone())
                     .map_err(|e| format!("hls.directory {}: {e}", dir.display()))?,
             ),
-            None => None,
+            _ => None,
         };
         Ok(Arc::new(Self {
             renditions: Mutex::new(HashMap::new()),

@@ -85,7 +85,9 @@ impl PushOutput {
     async fn sessions(&self) {
         let mut backoff = BACKOFF_MIN;
         loop {
-            if self.ctx.registry.is_shutting_down() {
+            // A deleted stream stays "live" until its publisher's next frame is
+            // refused; its outputs stop here rather than reconnect meanwhile.
+            if self.ctx.registry.is_shutting_down() || self.stream.is_closed() {
                 break;
             }
             if !self.stream.is_live() {
@@ -164,7 +166,14 @@ impl PushOutput {
             stats: &self.stats,
             subscriber,
         };
-        let result = self.forward(&mut pump, &subscription.subscriber).await;
+        // The stream may have ended between the set-up and the subscription, after
+        // its subscribers were told: checked after subscribing, so either this
+        // subscriber was told or the end is seen here.
+        let result = if self.stream.has_ended() {
+            Ok(Ended::StreamEnded)
+        } else {
+            self.forward(&mut pump, &subscription.subscriber).await
+        };
         let dropped = subscription.subscriber.dropped_frames();
         drop(subscription);
         let micros = |q| self.stats.latency.quantile(q).map_or(0, |d| d.as_micros());

@@ -141,6 +141,18 @@ impl Stream {
         self.lock().publisher.is_some()
     }
 
+    /// Shut down or deleted: nothing should wait on this stream any more.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// No publisher and no grace period running, or closed (what `wait_ended`
+    /// waits for).
+    pub fn has_ended(&self) -> bool {
+        let state = self.lock();
+        state.closed || state.publisher.is_none() && state.publisher_gone_at.is_none()
+    }
+
     /// Frames received from publishers since start.
     pub fn frames_in(&self) -> u64 {
         self.lock().frames_in
@@ -371,6 +383,7 @@ impl Stream {
         poll_fn(|cx| {
             let mut state = self.lock();
             if state.closed || state.publisher.is_none() && state.publisher_gone_at.is_none() {
+                // (has_ended, under the lock that also registers the waker)
                 Poll::Ready(())
             } else {
                 if !state.state_waiters.iter().any(|w| w.will_wake(cx.waker())) {

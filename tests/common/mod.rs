@@ -9,6 +9,8 @@ pub mod http;
 pub mod lossy_relay;
 pub mod open_files;
 pub mod raw_rtmp;
+// The filter knows the system call numbering of these two architectures only.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub mod seccomp;
 
 use std::io::{BufRead, BufReader};

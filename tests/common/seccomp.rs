@@ -52,11 +52,19 @@ pub fn without_io_uring(command: &mut Command) -> &mut Command {
                 len: program.len() as u16,
                 filter: program.as_ptr().cast_mut(),
             };
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+            // prctl is variadic: every argument is passed as an unsigned long.
+            let no_args: libc::c_ulong = 0;
+            if libc::prctl(
+                libc::PR_SET_NO_NEW_PRIVS,
+                1 as libc::c_ulong,
+                no_args,
+                no_args,
+                no_args,
+            ) != 0
                 || libc::prctl(
                     libc::PR_SET_SECCOMP,
-                    libc::SECCOMP_MODE_FILTER,
-                    &filter as *const libc::sock_fprog,
+                    libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+                    &filter as *const libc::sock_fprog as libc::c_ulong,
                 ) != 0
             {
                 return Err(std::io::Error::last_os_error());
