@@ -696,3 +696,54 @@ fn hls_enabled_false_serves_no_playlists_and_relays_still() {
     let _ = publisher.kill();
     let _ = publisher.wait();
 }
+
+/// At 29.97 fps with a 50-frame GOP, segments are 100 frames (3336.67 ms), so
+/// RTMP's millisecond timestamps make segment durations and the keyframe's
+/// composition offset vary by a tick: the DASH timeline still runs without gaps
+/// (one explicit `t`, every later segment starting where the previous one ends).
+/// With `d` taken as the sum of decode durations it had a 1 ms gap every other
+/// segment.
+#[test]
+fn a_29_97_fps_stream_has_a_gapless_dash_timeline() {
+    common::require("ffmpeg");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clip = dir.path().join("ntsc.flv");
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30000/1001"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", "20", "-c:v", "libx264", "-preset", "ultrafast"])
+        .args([
+            "-bf",
+            "2",
+            "-g",
+            "50",
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ])
+        .arg(&clip)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "generating the 29.97 fps clip failed");
+    let server = Manifold::start("io_uring", STREAM);
+    let mut publisher = publish(&clip, &server.rtmp_url("K"));
+    wait_segments(&server, "/live/main/source/video.m3u8", 5);
+    let mpd = get(&server, "/live/main/manifest.mpd").body;
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    let video = mpd
+        .split("<AdaptationSet")
+        .find(|a| a.contains("contentType=\"video\""))
+        .expect("a video AdaptationSet");
+    let timeline = DashTimeline::video(&mpd);
+    assert!(timeline.starts.len() >= 5, "{mpd}");
+    assert_eq!(
+        video.matches("<S t=").count(),
+        1,
+        "a timeline with gaps or overlaps:\n{mpd}"
+    );
+}
