@@ -44,6 +44,25 @@ fn record(url: &str, out: &Path, seconds: u32) -> Child {
         .expect("start ffmpeg recorder")
 }
 
+/// Records `seconds` of each rendition `main/NAME` at once, into `DIR/NAME.flv`.
+fn record_renditions(server: &Manifold, dir: &Path, names: &[&str], seconds: u32) -> Vec<PathBuf> {
+    let mut recorders: Vec<(Child, PathBuf)> = names
+        .iter()
+        .map(|name| {
+            let out = dir.join(format!("{name}.flv"));
+            (
+                record(&server.rtmp_url(&format!("main/{name}")), &out, seconds),
+                out,
+            )
+        })
+        .collect();
+    for (child, _) in &mut recorders {
+        let status = wait_exit(child, "rendition recorder", Duration::from_secs(60));
+        assert!(status.success(), "recording a rendition failed: {status}");
+    }
+    recorders.into_iter().map(|(_, out)| out).collect()
+}
+
 fn keyframe_pts(packets: &[Packet]) -> Vec<i64> {
     ffprobe::video(packets)
         .into_iter()
@@ -119,25 +138,13 @@ fn ladder_renditions_have_their_size_bitrate_and_aligned_keyframes() {
         ("480p", 854, 480, 1_200_000.0),
         ("360p", 640, 360, 800_000.0),
     ];
-    let mut recorders: Vec<(Child, PathBuf)> = rungs
-        .iter()
-        .map(|(name, ..)| {
-            let out = dir.path().join(format!("{name}.flv"));
-            (
-                record(&server.rtmp_url(&format!("main/{name}")), &out, 22),
-                out,
-            )
-        })
-        .collect();
-    for (child, _) in &mut recorders {
-        let status = wait_exit(child, "rendition recorder", Duration::from_secs(60));
-        assert!(status.success(), "recording a rendition failed: {status}");
-    }
+    let names: Vec<&str> = rungs.iter().map(|(name, ..)| *name).collect();
+    let recordings = record_renditions(&server, dir.path(), &names, 22);
     let _ = publisher.kill();
     let _ = publisher.wait();
 
     let mut keyframes = Vec::new();
-    for ((name, width, height, target), (_, path)) in rungs.iter().zip(&recorders) {
+    for ((name, width, height, target), path) in rungs.iter().zip(&recordings) {
         let info = ffprobe::streams(&path.display().to_string());
         assert_eq!(
             info.video_codec.as_deref(),
@@ -678,24 +685,11 @@ ladder = ["source", "360p"]
         (server.log.count("rendition video encoder opened") >= 1).then_some(())
     });
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut recorders: Vec<(Child, PathBuf)> = ["360p", "late"]
-        .iter()
-        .map(|name| {
-            let out = dir.path().join(format!("{name}.flv"));
-            (
-                record(&server.rtmp_url(&format!("main/{name}")), &out, 8),
-                out,
-            )
-        })
-        .collect();
-    for (child, _) in &mut recorders {
-        let status = wait_exit(child, "rendition recorder", Duration::from_secs(60));
-        assert!(status.success(), "recording a rendition failed: {status}");
-    }
+    let recordings = record_renditions(&server, dir.path(), &["360p", "late"], 8);
     let _ = publisher.kill();
     let _ = publisher.wait();
-    let ladder = keyframe_pts(&ffprobe::file_packets(&recorders[0].1));
-    let late = keyframe_pts(&ffprobe::file_packets(&recorders[1].1));
+    let ladder = keyframe_pts(&ffprobe::file_packets(&recordings[0]));
+    let late = keyframe_pts(&ffprobe::file_packets(&recordings[1]));
     eprintln!("ladder rung keyframes {ladder:?}\nlate rendition keyframes {late:?}");
     // The late rendition's first keyframe is forced wherever it started; from
     // then on, both have the same keyframes where both recorded.

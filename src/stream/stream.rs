@@ -78,6 +78,12 @@ struct StreamState {
     publisher_gone_at: Option<Instant>,
 }
 
+impl StreamState {
+    fn has_ended(&self) -> bool {
+        self.closed || self.publisher.is_none() && self.publisher_gone_at.is_none()
+    }
+}
+
 /// A named stream. The publisher pushes; every subscriber has its own bounded queue.
 ///
 /// The stream's lock guards its state only: no waker is ever woken while it is held.
@@ -149,8 +155,7 @@ impl Stream {
     /// No publisher and no grace period running, or closed (what `wait_ended`
     /// waits for).
     pub fn has_ended(&self) -> bool {
-        let state = self.lock();
-        state.closed || state.publisher.is_none() && state.publisher_gone_at.is_none()
+        self.lock().has_ended()
     }
 
     /// Frames received from publishers since start.
@@ -362,28 +367,22 @@ impl Stream {
 
     /// Resolves once a publisher holds the stream.
     pub async fn wait_live(&self) {
-        poll_fn(|cx| {
-            let mut state = self.lock();
-            if state.publisher.is_some() {
-                Poll::Ready(())
-            } else {
-                if !state.state_waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                    state.state_waiters.push(cx.waker().clone());
-                }
-                Poll::Pending
-            }
-        })
-        .await;
+        self.wait_state(|state| state.publisher.is_some()).await;
     }
 
     /// Resolves once the stream has ended: no publisher and no grace period
     /// running (also when the server shuts down). An output still setting up its
     /// connection gives up then, instead of at its handshake timeout.
     pub async fn wait_ended(&self) {
+        self.wait_state(StreamState::has_ended).await;
+    }
+
+    /// Resolves once `ready` holds; checked under the lock that also registers
+    /// the waker, which publish, expiry and shutdown wake.
+    async fn wait_state(&self, ready: fn(&StreamState) -> bool) {
         poll_fn(|cx| {
             let mut state = self.lock();
-            if state.closed || state.publisher.is_none() && state.publisher_gone_at.is_none() {
-                // (has_ended, under the lock that also registers the waker)
+            if ready(&state) {
                 Poll::Ready(())
             } else {
                 if !state.state_waiters.iter().any(|w| w.will_wake(cx.waker())) {

@@ -1,5 +1,5 @@
 //! A minimal HTTP/1.1 client over std sockets for the admin API tests: one request
-//! per connection, bounded by deadlines.
+//! per connection (or one keep-alive request on an open one), bounded by deadlines.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -108,6 +108,28 @@ pub fn try_request(
         .iter()
         .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     let body = if chunked { dechunk(&raw) } else { raw };
+    Ok(Response {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// One keep-alive GET on an open connection: the whole response (sized by its
+/// Content-Length) is read and the connection stays open with nothing unread.
+pub fn keep_alive_get(stream: &mut TcpStream, path: &str) -> std::io::Result<Response> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")?;
+    // The server sends nothing past this response, so the buffer holds no more.
+    let mut reader = BufReader::new(stream);
+    let (status, headers) = read_head(&mut reader)?;
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no content-length"))?;
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
     Ok(Response {
         status,
         headers,
