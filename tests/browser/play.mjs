@@ -36,6 +36,7 @@ try {
         fatal: window.manifold.fatal,
         errors: window.manifold.errors,
         latency: window.manifold.latency,
+        targetLatency: window.manifold.targetLatency,
         paused: v.paused,
         at: Date.now(),
       };
