@@ -262,9 +262,11 @@ pub struct ProfileConfig {
     pub keyframe_seconds: Option<f64>,
     /// `aac` (default when `audio_bitrate` is set), `opus` or `passthrough`.
     pub audio: String,
-    /// Encoder threads; 0: sized to the machine (x264: half the cores, 1 to 4).
+    /// Encoder threads; 0: sized to the machine (x264: the cores weighted by the
+    /// picture's share of a 1080p frame, 1 to 4).
     pub threads: u32,
-    /// x264 rate-control lookahead in frames (default 8: about 0.27 s at 30 fps).
+    /// x264 rate-control lookahead in frames (default: 8 frames of delay, lookahead
+    /// and extra frame threads together; about 0.27 s at 30 fps).
     pub lookahead: Option<u32>,
     /// NVENC: which GPU.
     pub gpu: u32,

@@ -72,18 +72,34 @@ pub struct Profile {
     pub audio: AudioMode,
     pub encoder: EncoderChoice,
     pub threads: u32,
-    /// Frames x264 looks ahead for rate control; with the B-frames and threads, what
-    /// the encoder delays a picture by.
-    pub lookahead: u32,
+    /// Frames x264 looks ahead for rate control, as configured; with the B-frames
+    /// and threads, what the encoder delays a picture by. `None`: see
+    /// [`Profile::encoder_lookahead`].
+    pub lookahead: Option<u32>,
     pub gpu: u32,
     pub vaapi_device: String,
 }
 
-/// x264's lookahead unless a profile says otherwise: veryfast's own is 10 frames and
-/// slower presets' 20-60, each a frame of delay; 8 keeps a 30 fps rendition's whole
+/// x264's delay in frames from lookahead and frame threads together, unless a
+/// profile sets `lookahead`: veryfast's own lookahead is 10 frames and slower
+/// presets' 20-60, each a frame of delay; 8 keeps a 30 fps rendition's whole
 /// transcoding delay under half a second (BENCHMARKS.md) at a small cost in
 /// rate-control precision.
-const DEFAULT_LOOKAHEAD: u32 = 8;
+const DEFAULT_ENCODER_DELAY_FRAMES: u32 = 8;
+
+/// x264 frame threads for a `width`x`height` rendition on a machine of `cores`:
+/// the cores weighted by the picture's share of a 1080p frame, 1 to 4.
+pub fn default_x264_threads(cores: usize, width: u32, height: u32) -> u32 {
+    let share = f64::from(width) * f64::from(height) / (1920.0 * 1080.0);
+    ((cores as f64 * share).round() as u32).clamp(1, 4)
+}
+
+/// The default lookahead of an x264 encoder with `threads` frame threads: each
+/// thread beyond the first delays a picture by one frame more, taken from the
+/// lookahead so the encoder's whole delay stays at the default budget.
+pub fn default_x264_lookahead(threads: u32) -> u32 {
+    DEFAULT_ENCODER_DELAY_FRAMES.saturating_sub(threads.saturating_sub(1))
+}
 
 /// x264 presets, fastest first.
 const PRESETS: [&str; 10] = [
@@ -232,8 +248,8 @@ impl Profile {
                 "at most 64 encoder threads (0: sized to the machine)".into(),
             ));
         }
-        let lookahead = config.lookahead.unwrap_or(DEFAULT_LOOKAHEAD);
-        if lookahead > 250 {
+        let lookahead = config.lookahead;
+        if lookahead.is_some_and(|frames| frames > 250) {
             return Err(("lookahead", "at most 250 frames".into()));
         }
         Ok(Self {
@@ -260,19 +276,31 @@ impl Profile {
         })
     }
 
-    /// The output picture size for a source of `width`x`height`: a 0 dimension keeps
-    /// the aspect ratio; sizes are rounded to even numbers (4:2:0 needs them).
-    /// Encoder threads: as configured, or for x264 half the machine's cores (1 to
-    /// 4). Renditions already run in parallel, each on its own thread, and every
-    /// x264 frame thread adds a frame of delay.
-    pub fn encoder_threads(&self) -> u32 {
+    /// Encoder threads for a `width`x`height` picture: as configured, or for x264
+    /// the machine's cores weighted by the picture's share of a 1080p frame (1 to 4).
+    /// Renditions already run in parallel, each on its own thread, so a small rung
+    /// gets one thread (no frame-threading overhead) while a full-size rung gets
+    /// enough not to be the one the whole ladder waits for. Every x264 frame thread
+    /// adds a frame of delay, hence the cap.
+    pub fn encoder_threads(&self, width: u32, height: u32) -> u32 {
         if self.threads > 0 {
             return self.threads;
         }
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-        (cores / 2).clamp(1, 4)
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        default_x264_threads(cores, width, height)
     }
 
+    /// x264's rate-control lookahead for an encoder with `threads` frame threads:
+    /// as configured, or what is left of the default delay budget once each frame
+    /// thread beyond the first has taken its frame (never fewer than the B-frames,
+    /// which x264 needs to look at anyway).
+    pub fn encoder_lookahead(&self, threads: u32) -> u32 {
+        self.lookahead
+            .unwrap_or_else(|| default_x264_lookahead(threads).max(self.bframes))
+    }
+
+    /// The output picture size for a source of `width`x`height`: a 0 dimension keeps
+    /// the aspect ratio; sizes are rounded to even numbers (4:2:0 needs them).
     pub fn output_size(&self, width: u32, height: u32) -> (u32, u32) {
         let even = |v: u64| u32::try_from((v.max(2) + 1) & !1).unwrap_or(u32::MAX - 1);
         let (w, h) = (u64::from(width.max(2)), u64::from(height.max(2)));
@@ -330,5 +358,31 @@ mod tests {
             Profile::resolve(&config("source"), 2.0).unwrap_err().0,
             "name"
         );
+    }
+
+    #[test]
+    fn x264_threads_follow_the_pictures_share_of_the_work_and_keep_the_delay() {
+        // Two cores: the full-size rung gets both, the small ones one each.
+        assert_eq!(default_x264_threads(2, 1920, 1080), 2);
+        assert_eq!(default_x264_threads(2, 1280, 720), 1);
+        assert_eq!(default_x264_threads(2, 640, 360), 1);
+        // Many cores: capped at 4, small rungs still fewer.
+        assert_eq!(default_x264_threads(32, 1920, 1080), 4);
+        assert_eq!(default_x264_threads(4, 854, 480), 1);
+        assert_eq!(default_x264_threads(1, 3840, 2160), 4);
+        // Each extra frame thread takes one frame from the default lookahead.
+        assert_eq!(default_x264_lookahead(1), 8);
+        assert_eq!(default_x264_lookahead(2), 7);
+        assert_eq!(default_x264_lookahead(4), 5);
+        let profile = Profile::resolve(&config("720p"), 2.0).unwrap();
+        assert_eq!(profile.encoder_lookahead(2), 7);
+        let mut c = config("720p");
+        c.lookahead = Some(20);
+        let explicit = Profile::resolve(&c, 2.0).unwrap();
+        assert_eq!(explicit.encoder_lookahead(4), 20);
+        c.lookahead = None;
+        c.threads = 3;
+        let fixed = Profile::resolve(&c, 2.0).unwrap();
+        assert_eq!(fixed.encoder_threads(640, 360), 3);
     }
 }

@@ -458,6 +458,7 @@ impl RenditionThread {
             cap => fps.min(cap),
         }
         .max(1);
+        let threads = self.profile.encoder_threads(width, height);
         let settings = VideoEncoderSettings {
             kind: self.kind,
             width,
@@ -471,8 +472,8 @@ impl RenditionThread {
             profile: self.profile.h264_profile.clone(),
             level: self.profile.h264_level.clone(),
             preset: self.profile.preset.clone(),
-            threads: self.profile.encoder_threads(),
-            lookahead: self.profile.lookahead,
+            threads,
+            lookahead: self.profile.encoder_lookahead(threads),
             gpu: self.profile.gpu,
             vaapi_device: self.profile.vaapi_device.clone(),
         };

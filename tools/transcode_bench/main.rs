@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use manifold::admin::process;
 use manifold::config::{Config, ProfileConfig, StreamConfig};
 use manifold::stream::{Origin, PublisherGuard, Registry};
-use manifold::transcode::{RenditionStats, RenditionUse, Transcoding};
+use manifold::transcode::{RenditionStats, RenditionUse, Transcoding, profile};
 use protocol_parsers::media::{Frame, Track, TrackId};
 
 /// (name, height, video bitrate)
@@ -283,8 +283,20 @@ fn ffmpeg_command(settings: &Settings, clip: &Path) -> Command {
         graph.push_str(&format!(";[s{i}]scale=-2:{height}[o{i}]"));
     }
     cmd.args(["-filter_complex", &graph]);
-    for (i, (_, _, bitrate)) in ladder.iter().enumerate() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (i, (_, height, bitrate)) in ladder.iter().enumerate() {
         let kbps: u32 = bitrate.trim_end_matches('k').parse().expect("kbit/s");
+        // The lookahead Manifold gives this rung (its default delay budget less its
+        // extra frame threads). The thread count itself stays ffmpeg's own: ffmpeg
+        // 5.1 runs every encoder's calls in its one main thread, so x264's frame
+        // threads are its only parallelism and Manifold's split (one thread for a
+        // small rung) makes it slower (BENCHMARKS.md).
+        let width = (height * 16 / 9 + 1) & !1;
+        let threads = match settings.threads {
+            0 => profile::default_x264_threads(cores, width, *height),
+            n => n,
+        };
+        let lookahead = profile::default_x264_lookahead(threads).max(2).to_string();
         cmd.args(["-map", &format!("[o{i}]"), "-map", "0:a"]);
         cmd.args([
             "-c:v",
@@ -305,7 +317,7 @@ fn ffmpeg_command(settings: &Settings, clip: &Path) -> Command {
             &format!("{}k", kbps * 2),
         ]);
         // Manifold's defaults: keyframe interval twice the forced cadence, no scene
-        // cuts, IDR when forced, an 8-frame rate-control lookahead.
+        // cuts, IDR when forced, the rate-control lookahead above.
         cmd.args([
             "-g",
             "120",
@@ -314,7 +326,7 @@ fn ffmpeg_command(settings: &Settings, clip: &Path) -> Command {
             "-forced-idr",
             "1",
             "-rc-lookahead",
-            "8",
+            &lookahead,
         ]);
         cmd.args([
             "-force_key_frames",
