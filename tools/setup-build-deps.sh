@@ -6,4 +6,5 @@
 set -euo pipefail
 . "$(dirname "$0")/lib/apt.sh"
 install_missing "build dependencies" build-essential pkg-config libclang-dev \
-  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev || true
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev \
+  libavfilter-dev || true

@@ -6,7 +6,8 @@
 //!
 //! The decode thread hands work to the roots only; every rendition passes each
 //! item on to its children, the video as its scaled picture, so each rendition
-//! sees the same items in the same order as if it were fed directly.
+//! sees the same items in the same order as if it were fed directly. A rendition
+//! that scales on the GPU (NVENC with scale_cuda) is always a root and no parent.
 
 use std::sync::Arc;
 
@@ -58,12 +59,21 @@ fn plan(all: &[Arc<RenditionWorker>], source: Option<(u32, u32)>) -> Vec<Arc<Ren
     let mut children: Vec<Vec<Arc<RenditionWorker>>> = vec![Vec::new(); all.len()];
     let mut roots = Vec::new();
     for child in all {
+        if child.gpu_scaling {
+            // Scales the decoded picture on the GPU: nothing to save on the CPU.
+            roots.push(Arc::clone(child));
+            continue;
+        }
         let child_area = area(child);
         let parent = all
             .iter()
             .enumerate()
             .filter(|(_, p)| {
                 let p_area = area(p);
+                if p.gpu_scaling {
+                    // Its picture stays on the GPU.
+                    return false;
+                }
                 // A real downscale of the source, big enough to be worth it, and
                 // with every picture the child needs.
                 p_area < source_area

@@ -108,6 +108,10 @@ fn probe_open(kind: EncoderKind, profile: &Profile) -> Result<(), String> {
         lookahead: 0,
         gpu: profile.gpu,
         vaapi_device: profile.vaapi_device.clone(),
+        // NVENC is probed the way renditions will run it: scaling on the GPU when
+        // this FFmpeg can, so a CUDA that cannot open fails here, at start.
+        gpu_scale_from: (kind == EncoderKind::Nvenc && ffi::CudaScaler::available())
+            .then_some((640, 480)),
     };
     VideoEncoder::open(&settings)
         .map(drop)

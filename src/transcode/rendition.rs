@@ -11,7 +11,8 @@ use std::time::Instant;
 use protocol_parsers::media::{Frame, FrameFlags, Track, TrackId};
 
 use super::ffi::{
-    self, AudioEncoder, AudioFrame, Scaler, VideoEncoder, VideoEncoderSettings, VideoFrame,
+    self, AudioEncoder, AudioFrame, CudaScaler, GPU_UPLOAD_FORMAT, Scaler, VideoEncoder,
+    VideoEncoderSettings, VideoFrame,
 };
 use super::profile::{AudioMode, EncoderKind, Profile};
 use super::stats::RenditionStats;
@@ -90,6 +91,9 @@ pub(super) struct RenditionWorker {
     lagging: AtomicBool,
     /// Renditions that scale from this one's picture (see `cascade`).
     children: Children,
+    /// Scales on the GPU from the decoded picture (NVENC with scale_cuda), so it
+    /// takes part in no cascade.
+    pub gpu_scaling: bool,
 }
 
 /// A source's renditions as the decode thread reads them: replaced, never changed.
@@ -114,7 +118,9 @@ impl RenditionWorker {
         ));
         let need_keyframe = Arc::new(AtomicBool::new(false));
         let children: Children = Arc::default();
+        let gpu_scaling = kind == EncoderKind::Nvenc && CudaScaler::available();
         let mut thread = RenditionThread {
+            gpu_scaling,
             children: Arc::clone(&children),
             profile: Arc::clone(&profile),
             kind,
@@ -150,6 +156,7 @@ impl RenditionWorker {
             need_keyframe,
             lagging: AtomicBool::new(false),
             children,
+            gpu_scaling,
         }))
     }
 
@@ -218,6 +225,8 @@ struct RenditionThread {
     children: Children,
     profile: Arc<Profile>,
     kind: EncoderKind,
+    /// NVENC with scale_cuda: pictures go to the encoder at the decoded size.
+    gpu_scaling: bool,
     stream: Arc<Stream>,
     registry: Arc<Registry>,
     on_publish: super::OnPublish,
@@ -269,6 +278,9 @@ struct VideoState {
     /// changing this (a cascaded rendition switching between the decoded picture
     /// and a larger rendition's): the scaler adapts, the encoder goes on.
     output_size: (u32, u32),
+    /// With GPU scaling, the picture size the encoder's GPU scaler was built for
+    /// (a new size reopens it); `None` on the CPU path.
+    gpu_input: Option<(u32, u32)>,
     timescale: u32,
 }
 
@@ -399,13 +411,14 @@ impl RenditionThread {
         RenditionStats::add(&self.stats.frames_in, 1);
         let started = Instant::now();
         let output = self.profile.output_size(source_size.0, source_size.1);
-        if self
-            .video
-            .as_ref()
-            .is_none_or(|v| v.output_size != output || v.timescale != timescale)
-        {
+        let gpu_input = self
+            .gpu_scaling
+            .then(|| (picture.width(), picture.height()));
+        if self.video.as_ref().is_none_or(|v| {
+            v.output_size != output || v.timescale != timescale || v.gpu_input != gpu_input
+        }) {
             self.drain_video();
-            self.open_video(output, timescale, fps)?;
+            self.open_video(output, gpu_input, timescale, fps)?;
         }
         // Keyframes fall on source keyframes and on a grid of keyframe_seconds
         // counted from the newest source keyframe. Every rendition of the source
@@ -451,7 +464,13 @@ impl RenditionThread {
         Ok(())
     }
 
-    fn open_video(&mut self, output: (u32, u32), timescale: u32, fps: u32) -> Result<(), String> {
+    fn open_video(
+        &mut self,
+        output: (u32, u32),
+        gpu_input: Option<(u32, u32)>,
+        timescale: u32,
+        fps: u32,
+    ) -> Result<(), String> {
         let (width, height) = output;
         let fps = match self.profile.fps {
             0 => fps,
@@ -476,6 +495,7 @@ impl RenditionThread {
             lookahead: self.profile.encoder_lookahead(threads),
             gpu: self.profile.gpu,
             vaapi_device: self.profile.vaapi_device.clone(),
+            gpu_scale_from: gpu_input,
         };
         let encoder = VideoEncoder::open(&settings)?;
         self.set_track(Track {
@@ -490,12 +510,20 @@ impl RenditionThread {
             fps,
             bitrate = self.profile.video_bitrate,
             encoder = self.kind.name(),
+            gpu_scaling = gpu_input.is_some(),
             "rendition video encoder opened"
         );
+        // On the GPU path the CPU scaler only converts a picture to the upload
+        // format when the decoder gave another (a reference, usually).
+        let scaler = match gpu_input {
+            Some((w, h)) => Scaler::new(w, h, GPU_UPLOAD_FORMAT),
+            None => Scaler::new(width, height, VideoEncoder::input_format(self.kind)),
+        };
         self.video = Some(VideoState {
             encoder,
-            scaler: Scaler::new(width, height, VideoEncoder::input_format(self.kind)),
+            scaler,
             output_size: (width, height),
+            gpu_input,
             timescale,
         });
         self.last_key = None;

@@ -1,15 +1,19 @@
 //! The one FFI module: decoders, scalers and encoders of the system FFmpeg through
 //! `ffmpeg-next`. Everything else in Manifold is safe Rust; the few raw calls here
-//! (codec extradata, frame references, VA-API surfaces) state their invariants.
+//! (codec extradata, frame references, VA-API surfaces, CUDA frames and the
+//! libavfilter chain that scales them) state their invariants.
 #![allow(unsafe_code)]
 
 mod audio;
+mod cuda_scaler;
+mod filter_graph;
 mod hardware;
 mod scaler;
 mod video_decoder;
 mod video_encoder;
 
 pub use audio::{AudioDecoder, AudioEncoder, AudioTarget};
+pub use cuda_scaler::{CudaScaler, UPLOAD_FORMAT as GPU_UPLOAD_FORMAT};
 pub use ffmpeg_next::frame::{Audio as AudioFrame, Video as VideoFrame};
 pub use scaler::Scaler;
 pub use video_decoder::VideoDecoder;

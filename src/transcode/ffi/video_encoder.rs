@@ -7,7 +7,8 @@ use ffmpeg_next as ff;
 use protocol_parsers::h264::annexb;
 use protocol_parsers::media::{CodecConfig, VideoCodec};
 
-use super::hardware::VaapiFrames;
+use super::cuda_scaler::CudaScaler;
+use super::hardware::HwFramePool;
 use super::{VideoFrame, error, extradata};
 use crate::transcode::profile::{EncoderKind, RateControl};
 
@@ -35,6 +36,19 @@ pub struct VideoEncoderSettings {
     pub lookahead: u32,
     pub gpu: u32,
     pub vaapi_device: String,
+    /// NVENC only: pictures arrive at this size (the decoded source's) and are
+    /// scaled on the GPU to `width`x`height`. `None`: they arrive at the output
+    /// size, in system memory.
+    pub gpu_scale_from: Option<(u32, u32)>,
+}
+
+/// Where pictures go before the encoder takes them.
+enum HardwareInput {
+    /// The encoder reads system memory itself (x264, and NVENC/QSV without GPU
+    /// scaling).
+    None,
+    Vaapi(HwFramePool),
+    Cuda(CudaScaler),
 }
 
 /// One encoded access unit, in the settings' timescale.
@@ -50,7 +64,7 @@ pub struct EncodedPacket {
 pub struct VideoEncoder {
     inner: ff::encoder::video::Encoder,
     config: CodecConfig,
-    vaapi: Option<VaapiFrames>,
+    hardware: HardwareInput,
 }
 
 impl VideoEncoder {
@@ -98,16 +112,26 @@ impl VideoEncoder {
         encoder.set_bit_rate(bitrate);
         encoder.set_max_bit_rate(bitrate);
         let mut options = ff::Dictionary::new();
-        let vaapi = match settings.kind {
-            EncoderKind::Vaapi => {
+        let hardware = match (settings.kind, settings.gpu_scale_from) {
+            (EncoderKind::Vaapi, _) => {
                 let frames =
-                    VaapiFrames::open(&settings.vaapi_device, settings.width, settings.height)?;
+                    HwFramePool::vaapi(&settings.vaapi_device, settings.width, settings.height)?;
                 frames.attach(&mut encoder);
-                Some(frames)
+                HardwareInput::Vaapi(frames)
+            }
+            (EncoderKind::Nvenc, Some(input)) => {
+                let scaler = CudaScaler::open(
+                    settings.gpu,
+                    input,
+                    (settings.width, settings.height),
+                    settings.timescale,
+                )?;
+                scaler.attach(&mut encoder);
+                HardwareInput::Cuda(scaler)
             }
             _ => {
                 encoder.set_format(Self::input_format(settings.kind));
-                None
+                HardwareInput::None
             }
         };
         // A VBV buffer of two seconds: what YouTube and Twitch recommend, and what
@@ -181,7 +205,7 @@ impl VideoEncoder {
         Ok(Self {
             inner,
             config,
-            vaapi,
+            hardware,
         })
     }
 
@@ -192,16 +216,17 @@ impl VideoEncoder {
 
     /// Queues one picture (its pts in the settings' timescale); `keyframe` forces
     /// an IDR picture.
-    pub fn send(&mut self, mut picture: VideoFrame, keyframe: bool) -> Result<(), String> {
+    pub fn send(&mut self, picture: VideoFrame, keyframe: bool) -> Result<(), String> {
+        let mut picture = match &mut self.hardware {
+            HardwareInput::None => picture,
+            HardwareInput::Vaapi(frames) => frames.upload(&picture)?,
+            HardwareInput::Cuda(scaler) => scaler.scale(&picture)?,
+        };
         picture.set_kind(if keyframe {
             ff::picture::Type::I
         } else {
             ff::picture::Type::None
         });
-        let picture = match &self.vaapi {
-            Some(frames) => frames.upload(&picture)?,
-            None => picture,
-        };
         self.inner
             .send_frame(&picture)
             .map_err(|e| error("video encoder", e))
