@@ -14,6 +14,12 @@
 //!
 //! Usage: cargo run --release --bin relay-bench -- [--outputs 1,10,100,500]
 //!        [--seconds 20] [--relays manifold-io_uring,manifold-epoll,nginx]
+//!        [--sinks normal|batch|idle]
+//! The sinks share the machine's cores with the relay, and every frame the relay
+//! sends wakes one. `--sinks batch` runs them under SCHED_BATCH (their fair share of
+//! CPU, but no preempting the relay that just woke them); `--sinks idle` under
+//! SCHED_IDLE (they run when the relay has nothing to do), which is closest to
+//! destinations on other machines. Default: normal.
 //! Manifold runs with `hls.enabled = false`, as nginx-rtmp runs without `hls on`;
 //! `manifold-io_uring+hls` (or `-epoll+hls`) also segments the stream for HLS/DASH.
 
@@ -21,7 +27,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,6 +41,10 @@ use protocol_parsers::rtmp::{
     ClientConfig, ClientEvent, ClientSession, ServerEvent, ServerSession,
 };
 use protocol_parsers::{Limits, Session};
+
+/// `--sinks batch|idle`: the scheduling policy of the sink threads (see the module
+/// comment); 0 keeps the default.
+static SINK_POLICY: AtomicI32 = AtomicI32::new(0);
 
 const FPS: u64 = 30;
 const GOP: u64 = 60;
@@ -68,6 +78,12 @@ fn main() {
         .collect();
     let seconds: u64 =
         arg("--seconds").map_or(20, |s| s.parse().expect("--seconds takes a number"));
+    match arg("--sinks").as_deref() {
+        None | Some("normal") => {}
+        Some("batch") => SINK_POLICY.store(libc::SCHED_BATCH, Ordering::Relaxed),
+        Some("idle") => SINK_POLICY.store(libc::SCHED_IDLE, Ordering::Relaxed),
+        Some(other) => panic!("--sinks is normal, batch or idle, not {other}"),
+    }
     let relays: Vec<String> = arg("--relays")
         .unwrap_or_else(|| "manifold-io_uring,manifold-epoll,nginx".into())
         .split(',')
@@ -84,7 +100,12 @@ fn main() {
     raise_fd_limit_hint(*outputs.iter().max().unwrap_or(&1));
 
     println!(
-        "relay-bench: 1 ingest -> N pushes, synthetic 1080p30 ~4.6 Mbit/s, {seconds} s measured per run"
+        "relay-bench: 1 ingest -> N pushes, synthetic 1080p30 ~4.6 Mbit/s, {seconds} s measured per run, sinks {}",
+        match SINK_POLICY.load(Ordering::Relaxed) {
+            libc::SCHED_BATCH => "SCHED_BATCH",
+            libc::SCHED_IDLE => "SCHED_IDLE",
+            _ => "normal",
+        }
     );
     println!(
         "| relay | N | CPU % of a core | CPU per output | RSS MiB | frames sent | dropped | latency p50/p99 ms (all) | p50/p99 ms (N-th dest) | own: median p50 / worst p99 ms | own: N-th p50/p99 ms |"
@@ -555,6 +576,19 @@ fn sink(
     window: &Mutex<(u64, u64)>,
     stop: &AtomicBool,
 ) {
+    let policy = SINK_POLICY.load(Ordering::Relaxed);
+    if policy != 0 {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sets this thread's own policy (pid 0); `param` outlives the call.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
+        assert_eq!(
+            rc,
+            0,
+            "sink policy {policy}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
     let mut session = ServerSession::new(Instant::now(), [2; 1528], Limits::default());
     let mut stats: Option<&Arc<SinkStats>> = None;
     let mut buf = vec![0u8; 256 * 1024];
