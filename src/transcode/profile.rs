@@ -88,10 +88,12 @@ pub struct Profile {
 const DEFAULT_ENCODER_DELAY_FRAMES: u32 = 8;
 
 /// x264 frame threads for a `width`x`height` rendition on a machine of `cores`:
-/// the cores weighted by the picture's share of a 1080p frame, 1 to 4.
+/// the cores weighted by the picture's share of a 1080p frame, 1 to 4, and never
+/// more than the cores (a thread with no core of its own only adds delay).
 pub fn default_x264_threads(cores: usize, width: u32, height: u32) -> u32 {
     let share = f64::from(width) * f64::from(height) / (1920.0 * 1080.0);
-    ((cores as f64 * share).round() as u32).clamp(1, 4)
+    let cores = u32::try_from(cores.max(1)).unwrap_or(u32::MAX);
+    ((f64::from(cores) * share).round() as u32).clamp(1, 4.min(cores))
 }
 
 /// The default lookahead of an x264 encoder with `threads` frame threads: each
@@ -369,7 +371,8 @@ mod tests {
         // Many cores: capped at 4, small rungs still fewer.
         assert_eq!(default_x264_threads(32, 1920, 1080), 4);
         assert_eq!(default_x264_threads(4, 854, 480), 1);
-        assert_eq!(default_x264_threads(1, 3840, 2160), 4);
+        assert_eq!(default_x264_threads(1, 3840, 2160), 1);
+        assert_eq!(default_x264_threads(2, 3840, 2160), 2);
         // Each extra frame thread takes one frame from the default lookahead.
         assert_eq!(default_x264_lookahead(1), 8);
         assert_eq!(default_x264_lookahead(2), 7);

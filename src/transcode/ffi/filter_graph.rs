@@ -59,13 +59,16 @@ impl FilterGraph {
             if this.graph.is_null() {
                 return Err("cannot allocate a filter graph".into());
             }
+            // No slice-thread pool: libavfilter would start one per graph (a thread
+            // per core) that a one-picture-at-a-time GPU scaler never uses.
+            (*this.graph).nb_threads = 1;
             this.source = ffi::avfilter_graph_alloc_filter(
                 this.graph,
                 ffi::avfilter_get_by_name(c"buffer".as_ptr()),
                 c"in".as_ptr(),
             );
             if this.source.is_null() {
-                return Err("libavfilter has no buffer source".into());
+                return Err("cannot create the filter chain's buffer source".into());
             }
             let params = ffi::av_buffersrc_parameters_alloc();
             if params.is_null() {
@@ -108,10 +111,15 @@ impl FilterGraph {
                 return Err("cannot allocate filter pads".into());
             }
             (*outputs).name = ffi::av_strdup(c"in".as_ptr());
+            (*inputs).name = ffi::av_strdup(c"out".as_ptr());
+            if (*outputs).name.is_null() || (*inputs).name.is_null() {
+                ffi::avfilter_inout_free(&mut outputs);
+                ffi::avfilter_inout_free(&mut inputs);
+                return Err("out of memory naming filter pads".into());
+            }
             (*outputs).filter_ctx = this.source;
             (*outputs).pad_idx = 0;
             (*outputs).next = ptr::null_mut();
-            (*inputs).name = ffi::av_strdup(c"out".as_ptr());
             (*inputs).filter_ctx = this.sink;
             (*inputs).pad_idx = 0;
             (*inputs).next = ptr::null_mut();

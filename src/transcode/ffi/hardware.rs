@@ -4,8 +4,10 @@
 //! there. (Quick Sync, and NVENC without GPU scaling, take system-memory pictures and
 //! upload them themselves.)
 
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::ptr;
+use std::sync::Mutex;
 
 use ff::ffi;
 use ffmpeg_next as ff;
@@ -49,15 +51,15 @@ impl HwFramePool {
         Ok(pool)
     }
 
-    /// Opens CUDA device `gpu` and a pool of `size` CUDA frames holding `sw_format`
-    /// pictures.
+    /// A pool of `size` CUDA frames holding `sw_format` pictures on GPU `gpu`. The
+    /// GPU's CUDA context is opened once and shared by every pool on it (each
+    /// context costs GPU memory and start-up time); it stays open once used.
     pub fn cuda(gpu: u32, sw_format: ff::format::Pixel, size: (u32, u32)) -> Result<Self, String> {
-        let mut pool = Self::device(
-            ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_CUDA,
-            &gpu.to_string(),
-            &format!("CUDA device {gpu}"),
-            "CUDA frames",
-        )?;
+        let mut pool = Self {
+            device: shared_cuda_device(gpu)?,
+            frames: ptr::null_mut(),
+            what: "CUDA frames",
+        };
         // CUDA pools grow as needed.
         pool.make_frames(ffi::AVPixelFormat::AV_PIX_FMT_CUDA, sw_format, size, 0)?;
         Ok(pool)
@@ -123,7 +125,7 @@ impl HwFramePool {
     }
 
     /// Makes the (not yet opened) encoder take pictures from this pool.
-    pub fn attach(&self, encoder: &mut ff::encoder::video::Video) {
+    pub fn attach(&self, encoder: &mut ff::encoder::video::Video) -> Result<(), String> {
         // SAFETY: the encoder is not open yet; it gets its own reference to the pool,
         // whose frames context says its hardware pixel format.
         unsafe {
@@ -131,7 +133,11 @@ impl HwFramePool {
             let context = (*self.frames).data.cast::<ffi::AVHWFramesContext>();
             (*raw).pix_fmt = (*context).format;
             (*raw).hw_frames_ctx = ffi::av_buffer_ref(self.frames);
+            if (*raw).hw_frames_ctx.is_null() {
+                return Err(format!("out of memory attaching {}", self.what));
+            }
         }
+        Ok(())
     }
 
     /// A picture of the pool holding `picture` (the pool's size and software
@@ -149,10 +155,47 @@ impl HwFramePool {
             if rc < 0 {
                 return Err(format!("upload to {}: {}", self.what, ff::Error::from(rc)));
             }
-            ffi::av_frame_copy_props(surface.as_mut_ptr(), picture.as_ptr());
+            let rc = ffi::av_frame_copy_props(surface.as_mut_ptr(), picture.as_ptr());
+            if rc < 0 {
+                return Err(format!("upload to {}: {}", self.what, ff::Error::from(rc)));
+            }
         }
         Ok(surface)
     }
+}
+
+/// A new reference to GPU `gpu`'s CUDA context, opened on first use. A failure is
+/// not remembered: a later rendition tries again.
+fn shared_cuda_device(gpu: u32) -> Result<*mut ffi::AVBufferRef, String> {
+    /// The open CUDA contexts by GPU index, one reference each.
+    struct Devices(HashMap<u32, *mut ffi::AVBufferRef>);
+    // SAFETY: AVBufferRef reference counting is atomic; the map is only touched
+    // under its mutex and every user takes its own reference.
+    unsafe impl Send for Devices {}
+    static DEVICES: Mutex<Option<Devices>> = Mutex::new(None);
+    let mut devices = DEVICES.lock().unwrap_or_else(|e| e.into_inner());
+    let devices = &mut devices.get_or_insert_with(|| Devices(HashMap::new())).0;
+    let device = match devices.get(&gpu) {
+        Some(device) => *device,
+        None => {
+            let mut opened = HwFramePool::device(
+                ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_CUDA,
+                &gpu.to_string(),
+                &format!("CUDA device {gpu}"),
+                "CUDA frames",
+            )?;
+            // The map keeps the reference the pool would have dropped.
+            let device = std::mem::replace(&mut opened.device, ptr::null_mut());
+            devices.insert(gpu, device);
+            device
+        }
+    };
+    // SAFETY: `device` is a live reference held by the map.
+    let reference = unsafe { ffi::av_buffer_ref(device) };
+    if reference.is_null() {
+        return Err(format!("out of memory referencing CUDA device {gpu}"));
+    }
+    Ok(reference)
 }
 
 impl Drop for HwFramePool {

@@ -116,7 +116,7 @@ impl VideoEncoder {
             (EncoderKind::Vaapi, _) => {
                 let frames =
                     HwFramePool::vaapi(&settings.vaapi_device, settings.width, settings.height)?;
-                frames.attach(&mut encoder);
+                frames.attach(&mut encoder)?;
                 HardwareInput::Vaapi(frames)
             }
             (EncoderKind::Nvenc, Some(input)) => {
@@ -126,7 +126,7 @@ impl VideoEncoder {
                     (settings.width, settings.height),
                     settings.timescale,
                 )?;
-                scaler.attach(&mut encoder);
+                scaler.attach(&mut encoder)?;
                 HardwareInput::Cuda(scaler)
             }
             _ => {
@@ -147,9 +147,9 @@ impl VideoEncoder {
                 options.set("sc_threshold", "0");
                 options.set("rc-lookahead", &settings.lookahead.to_string());
                 // With frame threads x264 by default runs its lookahead on a thread
-                // of its own, buffered by threads + B-frames more pictures: four
-                // frames (133 ms at 30 fps) of delay on a 2-thread rung. In the
-                // encoding threads it changes no encoding decision.
+                // of its own, buffered by B-frames + 1 more pictures: three frames
+                // (100 ms at 30 fps) of delay on a multi-threaded rung. Run in the
+                // encoding threads instead, it changes no encoding decision.
                 options.set("x264-params", "sync-lookahead=0");
                 if let Some(level) = &settings.level {
                     options.set("level", level);
