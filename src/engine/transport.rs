@@ -41,7 +41,18 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
-    pub fn new(stream: TcpStream, mut tls: Option<rustls::Connection>) -> Self {
+    pub fn new(stream: TcpStream, tls: Option<rustls::Connection>) -> Self {
+        Self::with_read_buffer(stream, tls, READ_BUFFER)
+    }
+
+    /// A transport whose reads take at most `read_buffer` bytes at a time: small for
+    /// a connection that mostly writes (a push output reads only its destination's
+    /// acknowledgements), whose buffer would otherwise sit idle per connection.
+    pub fn with_read_buffer(
+        stream: TcpStream,
+        mut tls: Option<rustls::Connection>,
+        read_buffer: usize,
+    ) -> Self {
         if let Some(tls) = &mut tls {
             // rustls refuses plaintext beyond 64 KiB until the handshake is done; our
             // writes are already bounded by the subscriber queue and flushed at once.
@@ -49,7 +60,7 @@ impl Transport {
         }
         let (reader, writer) = stream.into_split();
         Self {
-            reader: Some((reader, Vec::with_capacity(READ_BUFFER))),
+            reader: Some((reader, Vec::with_capacity(read_buffer.max(1)))),
             in_flight: None,
             writer,
             tls,

@@ -26,6 +26,9 @@ const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// A connection that stayed live this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
+/// Reads of a push connection: the destination sends the handshake (3 KiB), short
+/// command replies and acknowledgements; a larger burst just takes several reads.
+const PUSH_READ_BUFFER: usize = 4096;
 
 pub struct PushOutput {
     pub stream: Arc<Stream>,
@@ -139,7 +142,7 @@ impl PushOutput {
                 Some(rustls::Connection::Client(conn))
             }
         };
-        Ok(Transport::new(tcp, tls))
+        Ok(Transport::with_read_buffer(tcp, tls, PUSH_READ_BUFFER))
     }
 
     async fn once(&self) -> Result<Ended, String> {
