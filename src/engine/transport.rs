@@ -150,26 +150,21 @@ impl Transport {
         // The first batch goes straight to the socket; the engine's write (an
         // io_uring SENDMSG, or epoll readiness) takes it only when the socket is
         // full. On io_uring a queued send makes its completion wake and poll the
-        // task once more before the write counts as done: at 100 push outputs
-        // the median output's own latency went from 3.1 to 1.7 ms without it
-        // (BENCHMARKS.md). Later batches
-        // of a large write go through the engine, so the task still yields between
-        // them.
-        let mut direct = true;
+        // task once more before the write counts as done: at 100 push outputs the
+        // median output's own latency went from 3.1 to 1.7 ms without it
+        // (BENCHMARKS.md). Later batches of a large write go through the engine,
+        // so the task still yields between them.
+        let mut first = true;
         while !batch.is_empty() {
-            let sent_now = if std::mem::take(&mut direct) {
-                send_now(&self.writer, &batch)
-            } else {
-                Err(io::ErrorKind::WouldBlock.into())
-            };
+            let sent_now = std::mem::take(&mut first).then(|| send_now(&self.writer, &batch));
             let mut n = match sent_now {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Some(Ok(n)) => n,
+                Some(Err(e)) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+                _ => {
                     let BufResult(result, returned) = self.writer.write_vectored(batch).await;
                     batch = returned;
                     result?
                 }
-                Err(e) => return Err(e),
             };
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());

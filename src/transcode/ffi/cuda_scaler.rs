@@ -10,7 +10,7 @@ use ffmpeg_next as ff;
 
 use super::VideoFrame;
 use super::filter_graph::{FilterGraph, GraphInput, has_filter};
-use super::hardware::HwFramePool;
+use super::hardware::{HwFramePool, attach_frames};
 
 /// The software format pictures are uploaded in (what the decoder gives for 8-bit
 /// 4:2:0 H.264, and what scale_cuda and NVENC take).
@@ -60,17 +60,11 @@ impl CudaScaler {
 
     /// Makes the (not yet opened) encoder take the scaler's CUDA frames.
     pub fn attach(&self, encoder: &mut ff::encoder::video::Video) -> Result<(), String> {
-        // SAFETY: the encoder is not open yet; it gets its own reference to the
-        // scaler's output pool (checked non-null in `open`).
-        unsafe {
-            let raw = encoder.as_mut_ptr();
-            (*raw).pix_fmt = ffi::AVPixelFormat::AV_PIX_FMT_CUDA;
-            (*raw).hw_frames_ctx = ffi::av_buffer_ref(self.graph.output_hw_frames());
-            if (*raw).hw_frames_ctx.is_null() {
-                return Err("out of memory attaching scale_cuda's frames".into());
-            }
-        }
-        Ok(())
+        attach_frames(
+            encoder,
+            self.graph.output_hw_frames(),
+            "scale_cuda's frames",
+        )
     }
 
     /// Uploads `picture` (`UPLOAD_FORMAT`, the input size) and scales it on the GPU.

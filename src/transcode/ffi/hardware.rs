@@ -35,12 +35,15 @@ impl HwFramePool {
                 "VA-API device {device} does not exist (no GPU render node; see README: hardware encoders)"
             ));
         }
-        let mut pool = Self::device(
-            ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_VAAPI,
-            device,
-            &format!("VA-API device {device}"),
-            "VA-API surfaces",
-        )?;
+        let mut pool = Self {
+            device: open_device(
+                ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_VAAPI,
+                device,
+                &format!("VA-API device {device}"),
+            )?,
+            frames: ptr::null_mut(),
+            what: "VA-API surfaces",
+        };
         // h264_vaapi wants its whole pool up front.
         pool.make_frames(
             ffi::AVPixelFormat::AV_PIX_FMT_VAAPI,
@@ -62,28 +65,6 @@ impl HwFramePool {
         };
         // CUDA pools grow as needed.
         pool.make_frames(ffi::AVPixelFormat::AV_PIX_FMT_CUDA, sw_format, size, 0)?;
-        Ok(pool)
-    }
-
-    fn device(
-        kind: ffi::AVHWDeviceType,
-        device: &str,
-        name: &str,
-        what: &'static str,
-    ) -> Result<Self, String> {
-        let path = CString::new(device).map_err(|_| format!("{name}: NUL byte in its name"))?;
-        let mut pool = Self {
-            device: ptr::null_mut(),
-            frames: ptr::null_mut(),
-            what,
-        };
-        // SAFETY: the out-pointer is valid; on failure FFmpeg leaves it null.
-        let rc = unsafe {
-            ffi::av_hwdevice_ctx_create(&mut pool.device, kind, path.as_ptr(), ptr::null_mut(), 0)
-        };
-        if rc < 0 {
-            return Err(format!("cannot open {name}: {}", ff::Error::from(rc)));
-        }
         Ok(pool)
     }
 
@@ -126,18 +107,7 @@ impl HwFramePool {
 
     /// Makes the (not yet opened) encoder take pictures from this pool.
     pub fn attach(&self, encoder: &mut ff::encoder::video::Video) -> Result<(), String> {
-        // SAFETY: the encoder is not open yet; it gets its own reference to the pool,
-        // whose frames context says its hardware pixel format.
-        unsafe {
-            let raw = encoder.as_mut_ptr();
-            let context = (*self.frames).data.cast::<ffi::AVHWFramesContext>();
-            (*raw).pix_fmt = (*context).format;
-            (*raw).hw_frames_ctx = ffi::av_buffer_ref(self.frames);
-            if (*raw).hw_frames_ctx.is_null() {
-                return Err(format!("out of memory attaching {}", self.what));
-            }
-        }
-        Ok(())
+        attach_frames(encoder, self.frames, self.what)
     }
 
     /// A picture of the pool holding `picture` (the pool's size and software
@@ -164,6 +134,50 @@ impl HwFramePool {
     }
 }
 
+/// Makes the (not yet opened) encoder take its pictures from the initialised pool
+/// `frames` (borrowed; the encoder takes its own reference), in the pool's hardware
+/// pixel format. `what` names the pool in messages.
+pub fn attach_frames(
+    encoder: &mut ff::encoder::video::Video,
+    frames: *mut ffi::AVBufferRef,
+    what: &str,
+) -> Result<(), String> {
+    if frames.is_null() {
+        return Err(format!("no {what} to attach"));
+    }
+    // SAFETY: the encoder is not open yet; `frames` is a live, initialised frames
+    // context, whose format is its hardware pixel format.
+    unsafe {
+        let raw = encoder.as_mut_ptr();
+        let context = (*frames).data.cast::<ffi::AVHWFramesContext>();
+        (*raw).pix_fmt = (*context).format;
+        (*raw).hw_frames_ctx = ffi::av_buffer_ref(frames);
+        if (*raw).hw_frames_ctx.is_null() {
+            return Err(format!("out of memory attaching {what}"));
+        }
+    }
+    Ok(())
+}
+
+/// Opens a device of `kind` at `device` (a path or a GPU index); `name` says which in
+/// messages. The caller owns the returned reference.
+fn open_device(
+    kind: ffi::AVHWDeviceType,
+    device: &str,
+    name: &str,
+) -> Result<*mut ffi::AVBufferRef, String> {
+    let path = CString::new(device).map_err(|_| format!("{name}: NUL byte in its name"))?;
+    let mut opened = ptr::null_mut();
+    // SAFETY: the out-pointer is valid; on failure FFmpeg leaves it null.
+    let rc = unsafe {
+        ffi::av_hwdevice_ctx_create(&mut opened, kind, path.as_ptr(), ptr::null_mut(), 0)
+    };
+    if rc < 0 {
+        return Err(format!("cannot open {name}: {}", ff::Error::from(rc)));
+    }
+    Ok(opened)
+}
+
 /// A new reference to GPU `gpu`'s CUDA context, opened on first use. A failure is
 /// not remembered: a later rendition tries again.
 fn shared_cuda_device(gpu: u32) -> Result<*mut ffi::AVBufferRef, String> {
@@ -178,14 +192,12 @@ fn shared_cuda_device(gpu: u32) -> Result<*mut ffi::AVBufferRef, String> {
     let device = match devices.get(&gpu) {
         Some(device) => *device,
         None => {
-            let mut opened = HwFramePool::device(
+            // The map keeps this first reference for the process's life.
+            let device = open_device(
                 ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_CUDA,
                 &gpu.to_string(),
                 &format!("CUDA device {gpu}"),
-                "CUDA frames",
             )?;
-            // The map keeps the reference the pool would have dropped.
-            let device = std::mem::replace(&mut opened.device, ptr::null_mut());
             devices.insert(gpu, device);
             device
         }
