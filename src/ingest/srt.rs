@@ -4,11 +4,12 @@
 //! MPEG-TS demuxer into the stream; readers get the stream muxed back to MPEG-TS
 //! (`outputs::srt_out`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -72,6 +73,12 @@ pub struct SrtWorker {
     /// This worker's index: its slot on the admin board.
     core: usize,
     refused: RefCell<Refused>,
+    /// A refusal counted since the last report: the timers run until it is posted.
+    refusal_pending: Cell<bool>,
+    /// Set when a peer arrives or a refusal is counted while the timers sleep.
+    nudged: Cell<bool>,
+    /// The sleeping timers task, woken by `nudge`.
+    timers_waker: Cell<Option<Waker>>,
 }
 
 /// Serves SRT on `socket` until the worker ends; `core` is the worker's index.
@@ -99,6 +106,9 @@ pub async fn run(
         config,
         core,
         refused: RefCell::default(),
+        refusal_pending: Cell::new(false),
+        nudged: Cell::new(false),
+        timers_waker: Cell::new(None),
     });
     compio::runtime::spawn(timers(Rc::clone(&worker))).detach();
     worker.receive().await;
@@ -107,6 +117,14 @@ pub async fn run(
 async fn timers(worker: Rc<SrtWorker>) {
     let mut ticks = 0u32;
     loop {
+        // With no connection there is nothing to time: sleep until a peer arrives or
+        // a refusal needs reporting, instead of waking the core 100 times a second.
+        if worker.peers.borrow().is_empty() && !worker.refusal_pending.get() {
+            worker.report();
+            ticks = 0;
+            worker.until_nudged().await;
+            continue;
+        }
         compio::time::sleep(TICK).await;
         let now = Instant::now();
         ticks += 1;
@@ -129,8 +147,30 @@ async fn timers(worker: Rc<SrtWorker>) {
 }
 
 impl SrtWorker {
+    /// Wakes the timers task if it sleeps for want of connections.
+    fn nudge(&self) {
+        self.nudged.set(true);
+        if let Some(waker) = self.timers_waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// Resolves at the next `nudge`.
+    async fn until_nudged(&self) {
+        std::future::poll_fn(|cx| {
+            if self.nudged.replace(false) {
+                Poll::Ready(())
+            } else {
+                self.timers_waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+
     /// Posts this core's counters and connections to the admin board.
     fn report(&self) {
+        self.refusal_pending.set(false);
         let connections = self
             .peers
             .borrow()
@@ -155,6 +195,9 @@ impl SrtWorker {
 
     fn refuse(&self, count: impl FnOnce(&mut Refused) -> &mut u64) {
         *count(&mut self.refused.borrow_mut()) += 1;
+        if !self.refusal_pending.replace(true) {
+            self.nudge();
+        }
     }
 
     async fn receive(self: &Rc<Self>) {
@@ -412,6 +455,7 @@ impl SrtWorker {
         self.callers
             .borrow_mut()
             .insert((request.peer, request.caller_socket()), id);
+        self.nudge();
         id
     }
 
