@@ -10,6 +10,7 @@ use ff::ffi;
 use ffmpeg_next as ff;
 
 use super::VideoFrame;
+use super::avfilter_library::{AvFilterLibrary, avfilter};
 
 /// What the graph's input carries.
 pub struct GraphInput {
@@ -24,6 +25,7 @@ pub struct GraphInput {
 }
 
 pub struct FilterGraph {
+    library: &'static AvFilterLibrary,
     graph: *mut ffi::AVFilterGraph,
     source: *mut ffi::AVFilterContext,
     sink: *mut ffi::AVFilterContext,
@@ -33,13 +35,13 @@ pub struct FilterGraph {
 // rendition thread at a time; FFmpeg's graphs have no thread affinity.
 unsafe impl Send for FilterGraph {}
 
-/// Whether this libavfilter has a filter of that name.
+/// Whether libavfilter loads and has a filter of that name.
 pub fn has_filter(name: &str) -> bool {
-    let Ok(name) = CString::new(name) else {
+    let (Ok(library), Ok(name)) = (avfilter(), CString::new(name)) else {
         return false;
     };
     // SAFETY: a lookup in FFmpeg's static filter table by a NUL-terminated name.
-    unsafe { !ffi::avfilter_get_by_name(name.as_ptr()).is_null() }
+    unsafe { !(library.get_by_name)(name.as_ptr()).is_null() }
 }
 
 impl FilterGraph {
@@ -47,12 +49,14 @@ impl FilterGraph {
     /// `scale_cuda=w=1280:h=720`) → `buffersink` for `input`.
     pub fn new(input: &GraphInput, filters: &str) -> Result<Self, String> {
         super::init()?;
+        let library = avfilter()?;
         let spec = CString::new(filters).map_err(|_| "filter chain contains a NUL byte")?;
         // SAFETY: every pointer is checked before use; on any failure `Drop` frees
         // the graph, which owns every filter context created in it.
         unsafe {
             let mut this = Self {
-                graph: ffi::avfilter_graph_alloc(),
+                library,
+                graph: (library.graph_alloc)(),
                 source: ptr::null_mut(),
                 sink: ptr::null_mut(),
             };
@@ -62,15 +66,15 @@ impl FilterGraph {
             // No slice-thread pool: libavfilter would start one per graph (a thread
             // per core) that a one-picture-at-a-time GPU scaler never uses.
             (*this.graph).nb_threads = 1;
-            this.source = ffi::avfilter_graph_alloc_filter(
+            this.source = (library.graph_alloc_filter)(
                 this.graph,
-                ffi::avfilter_get_by_name(c"buffer".as_ptr()),
+                (library.get_by_name)(c"buffer".as_ptr()),
                 c"in".as_ptr(),
             );
             if this.source.is_null() {
                 return Err("cannot create the filter chain's buffer source".into());
             }
-            let params = ffi::av_buffersrc_parameters_alloc();
+            let params = (library.buffersrc_parameters_alloc)();
             if params.is_null() {
                 return Err("cannot allocate buffer source parameters".into());
             }
@@ -84,17 +88,17 @@ impl FilterGraph {
             (*params).sample_aspect_ratio = ffi::AVRational { num: 1, den: 1 };
             // The source takes its own reference to the pool.
             (*params).hw_frames_ctx = input.hw_frames;
-            let rc = ffi::av_buffersrc_parameters_set(this.source, params);
+            let rc = (library.buffersrc_parameters_set)(this.source, params);
             ffi::av_free(params.cast());
             check(rc, "buffer source parameters")?;
             check(
-                ffi::avfilter_init_str(this.source, ptr::null()),
+                (library.init_str)(this.source, ptr::null()),
                 "buffer source",
             )?;
             check(
-                ffi::avfilter_graph_create_filter(
+                (library.graph_create_filter)(
                     &mut this.sink,
-                    ffi::avfilter_get_by_name(c"buffersink".as_ptr()),
+                    (library.get_by_name)(c"buffersink".as_ptr()),
                     c"out".as_ptr(),
                     ptr::null(),
                     ptr::null_mut(),
@@ -103,18 +107,18 @@ impl FilterGraph {
                 "buffer sink",
             )?;
             // The chain between them, linked by name: [in] FILTERS [out].
-            let mut outputs = ffi::avfilter_inout_alloc();
-            let mut inputs = ffi::avfilter_inout_alloc();
+            let mut outputs = (library.inout_alloc)();
+            let mut inputs = (library.inout_alloc)();
             if outputs.is_null() || inputs.is_null() {
-                ffi::avfilter_inout_free(&mut outputs);
-                ffi::avfilter_inout_free(&mut inputs);
+                (library.inout_free)(&mut outputs);
+                (library.inout_free)(&mut inputs);
                 return Err("cannot allocate filter pads".into());
             }
             (*outputs).name = ffi::av_strdup(c"in".as_ptr());
             (*inputs).name = ffi::av_strdup(c"out".as_ptr());
             if (*outputs).name.is_null() || (*inputs).name.is_null() {
-                ffi::avfilter_inout_free(&mut outputs);
-                ffi::avfilter_inout_free(&mut inputs);
+                (library.inout_free)(&mut outputs);
+                (library.inout_free)(&mut inputs);
                 return Err("out of memory naming filter pads".into());
             }
             (*outputs).filter_ctx = this.source;
@@ -123,18 +127,18 @@ impl FilterGraph {
             (*inputs).filter_ctx = this.sink;
             (*inputs).pad_idx = 0;
             (*inputs).next = ptr::null_mut();
-            let rc = ffi::avfilter_graph_parse_ptr(
+            let rc = (library.graph_parse_ptr)(
                 this.graph,
                 spec.as_ptr(),
                 &mut inputs,
                 &mut outputs,
                 ptr::null_mut(),
             );
-            ffi::avfilter_inout_free(&mut outputs);
-            ffi::avfilter_inout_free(&mut inputs);
+            (library.inout_free)(&mut outputs);
+            (library.inout_free)(&mut inputs);
             check(rc, &format!("filter chain {filters:?}"))?;
             check(
-                ffi::avfilter_graph_config(this.graph, ptr::null_mut()),
+                (library.graph_config)(this.graph, ptr::null_mut()),
                 &format!("configuring {filters:?}"),
             )?;
             Ok(this)
@@ -145,7 +149,7 @@ impl FilterGraph {
     /// frames (borrowed from the graph; take a reference to keep it).
     pub fn output_hw_frames(&self) -> *mut ffi::AVBufferRef {
         // SAFETY: the sink is configured; the getter only reads its input link.
-        unsafe { ffi::av_buffersink_get_hw_frames_ctx(self.sink) }
+        unsafe { (self.library.buffersink_get_hw_frames_ctx)(self.sink) }
     }
 
     /// Runs one picture through the chain. Scaling filters put out exactly one
@@ -156,11 +160,11 @@ impl FilterGraph {
         // which `picture` then drops empty); the sink fills a fresh frame.
         unsafe {
             check(
-                ffi::av_buffersrc_add_frame_flags(self.source, picture.as_mut_ptr(), 0),
+                (self.library.buffersrc_add_frame_flags)(self.source, picture.as_mut_ptr(), 0),
                 "feeding the filter chain",
             )?;
             let mut out = VideoFrame::empty();
-            let rc = ffi::av_buffersink_get_frame(self.sink, out.as_mut_ptr());
+            let rc = (self.library.buffersink_get_frame)(self.sink, out.as_mut_ptr());
             if rc == ffi::AVERROR(ffi::EAGAIN) {
                 return Ok(None);
             }
@@ -173,7 +177,7 @@ impl FilterGraph {
 impl Drop for FilterGraph {
     fn drop(&mut self) {
         // SAFETY: the graph owns its filter contexts; freeing it frees them all.
-        unsafe { ffi::avfilter_graph_free(&mut self.graph) }
+        unsafe { (self.library.graph_free)(&mut self.graph) }
     }
 }
 

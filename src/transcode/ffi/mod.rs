@@ -5,6 +5,7 @@
 #![allow(unsafe_code)]
 
 mod audio;
+mod avfilter_library;
 mod cuda_scaler;
 mod filter_graph;
 mod hardware;
