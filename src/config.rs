@@ -265,8 +265,8 @@ pub struct ProfileConfig {
     /// Encoder threads; 0: sized to the machine (x264: the cores weighted by the
     /// picture's share of a 1080p frame, 1 to 4).
     pub threads: u32,
-    /// x264 rate-control lookahead in frames (default: 8 frames of delay, lookahead
-    /// and extra frame threads together; about 0.27 s at 30 fps).
+    /// x264 rate-control lookahead in frames (default: 6 frames of delay, lookahead
+    /// and extra frame threads together; 0.2 s at 30 fps).
     pub lookahead: Option<u32>,
     /// NVENC: which GPU.
     pub gpu: u32,

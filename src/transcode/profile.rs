@@ -82,10 +82,11 @@ pub struct Profile {
 
 /// x264's delay in frames from lookahead and frame threads together, unless a
 /// profile sets `lookahead`: veryfast's own lookahead is 10 frames and slower
-/// presets' 20-60, each a frame of delay; 8 keeps a 30 fps rendition's whole
-/// transcoding delay under half a second (BENCHMARKS.md) at a small cost in
-/// rate-control precision.
-const DEFAULT_ENCODER_DELAY_FRAMES: u32 = 8;
+/// presets' 20-60, each a frame of delay. 6 keeps a 30 fps rendition's whole
+/// transcoding delay under half a second at p99 on a busy 2-core machine (8 put
+/// the full-size rung's p99 at 492-590 ms; BENCHMARKS.md), at a small cost in
+/// rate-control precision and no measurable cost in speed.
+const DEFAULT_ENCODER_DELAY_FRAMES: u32 = 6;
 
 /// x264 frame threads for a `width`x`height` rendition on a machine of `cores`:
 /// the cores weighted by the picture's share of a 1080p frame, 1 to 4, and never
@@ -374,11 +375,11 @@ mod tests {
         assert_eq!(default_x264_threads(1, 3840, 2160), 1);
         assert_eq!(default_x264_threads(2, 3840, 2160), 2);
         // Each extra frame thread takes one frame from the default lookahead.
-        assert_eq!(default_x264_lookahead(1), 8);
-        assert_eq!(default_x264_lookahead(2), 7);
-        assert_eq!(default_x264_lookahead(4), 5);
+        assert_eq!(default_x264_lookahead(1), 6);
+        assert_eq!(default_x264_lookahead(2), 5);
+        assert_eq!(default_x264_lookahead(4), 3);
         let profile = Profile::resolve(&config("720p"), 2.0).unwrap();
-        assert_eq!(profile.encoder_lookahead(2), 7);
+        assert_eq!(profile.encoder_lookahead(2), 5);
         let mut c = config("720p");
         c.lookahead = Some(20);
         let explicit = Profile::resolve(&c, 2.0).unwrap();
