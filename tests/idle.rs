@@ -64,15 +64,25 @@ fn idle_io_cores_sleep() {
 fn libavfilter_is_not_loaded_until_a_gpu_scaler_needs_it() {
     // libavfilter brings ~30 more libraries (speech synthesis voices, LAPACK,
     // Vulkan...) whose relocations cost resident memory in every process that
-    // maps them; only NVENC renditions that scale on the GPU use it.
-    let server = Manifold::start("epoll", "");
-    let maps = std::fs::read_to_string(format!("/proc/{}/maps", server.pid())).expect("maps");
-    assert!(
-        maps.contains("libavcodec"),
-        "libavcodec is linked, so the check below means something"
-    );
-    assert!(
-        !maps.contains("libavfilter"),
-        "an idle server has libavfilter mapped"
-    );
+    // maps them; only NVENC renditions that scale on the GPU use it. A server with
+    // a profile probes NVENC first (`auto`); without a GPU that must fail on the
+    // CUDA device before anything asks libavfilter for scale_cuda.
+    let profile = "[[profile]]\nname = \"720p\"\nheight = 720\nvideo_bitrate = \"2500k\"\n";
+    for (what, config) in [("relay-only", ""), ("transcoding", profile)] {
+        let server = Manifold::start("epoll", config);
+        if !config.is_empty() {
+            server
+                .log
+                .wait_for_line(&["auto chose x264"], Duration::from_secs(10));
+        }
+        let maps = std::fs::read_to_string(format!("/proc/{}/maps", server.pid())).expect("maps");
+        assert!(
+            maps.contains("libavcodec"),
+            "libavcodec is linked, so the check below means something"
+        );
+        assert!(
+            !maps.contains("libavfilter"),
+            "a {what} server without a GPU has libavfilter mapped"
+        );
+    }
 }

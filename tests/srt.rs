@@ -422,6 +422,27 @@ fn induction(id: u32) -> Vec<u8> {
 }
 
 #[test]
+fn garbage_sent_to_cores_without_connections_is_counted() {
+    // A core with no SRT connection sleeps; what it refuses still reaches the
+    // admin board (within a second). Several source ports, so both cores get some.
+    for engine in ENGINES {
+        let server = Manifold::start(engine, "");
+        let target = ("127.0.0.1", server.srt_port);
+        for _ in 0..8 {
+            let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            for _ in 0..5 {
+                socket.send_to(b"not srt", target).expect("send");
+            }
+        }
+        wait_for("all 40 datagrams counted", Duration::from_secs(5), || {
+            let srt = server.api("GET", "/api/v1/srt", None).json();
+            let malformed = srt["refused"]["malformed_datagrams"].as_u64()?;
+            (malformed == 40).then_some(())
+        });
+    }
+}
+
+#[test]
 fn garbage_and_a_handshake_flood_leave_a_live_stream_alone() {
     let server = Manifold::start("io_uring", STREAM);
     let mut publisher = publish_srt_ffmpeg(

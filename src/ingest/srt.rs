@@ -7,6 +7,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use compio::buf::BufResult;
 use compio::net::UdpSocket;
+use futures_util::future::select;
 use protocol_parsers::Session;
 use protocol_parsers::mpegts::{DemuxEvent, TsDemuxer};
 use protocol_parsers::srt::{
@@ -35,6 +37,8 @@ const MAX_CONNECTIONS: usize = 4096;
 const TICK: Duration = Duration::from_millis(10);
 /// Ticks between two reports to the admin server's board (one second).
 const TICKS_PER_REPORT: u32 = 100;
+/// The same second, for a core that sleeps with refusals to report.
+const REPORT_PERIOD: Duration = Duration::from_secs(1);
 
 pub(crate) enum Role {
     Publishing {
@@ -117,11 +121,24 @@ pub async fn run(
 async fn timers(worker: Rc<SrtWorker>) {
     let mut ticks = 0u32;
     loop {
-        // With no connection there is nothing to time: sleep until a peer arrives or
-        // a refusal needs reporting, instead of waking the core 100 times a second.
-        if worker.peers.borrow().is_empty() && !worker.refusal_pending.get() {
-            worker.report();
+        // With no connection there is nothing to time: sleep until a peer arrives,
+        // instead of waking the core 100 times a second. Refusals counted
+        // meanwhile are posted within a second (one wake for a whole scan).
+        if worker.peers.borrow().is_empty() {
             ticks = 0;
+            if worker.refusal_pending.get() {
+                // Only a new peer nudges while a refusal is pending.
+                let report_due = pin!(compio::time::sleep(REPORT_PERIOD));
+                let _ = select(report_due, pin!(worker.until_nudged())).await;
+                worker.report();
+                continue;
+            }
+            worker.report();
+            // A nudge from while the timers ticked is stale; nothing awaits between
+            // here and the wait, so no new one is lost.
+            worker.nudged.set(false);
+            // Until a peer arrives (the loop goes on ticking) or something is
+            // refused (reported after a second, above).
             worker.until_nudged().await;
             continue;
         }

@@ -91,7 +91,7 @@ fn probe_open(kind: EncoderKind, profile: &Profile) -> Result<(), String> {
     if !ffi::has_encoder(name) {
         return Err(format!("this FFmpeg build has no {name} encoder"));
     }
-    let settings = VideoEncoderSettings {
+    let mut settings = VideoEncoderSettings {
         kind,
         width: 320,
         height: 240,
@@ -108,20 +108,31 @@ fn probe_open(kind: EncoderKind, profile: &Profile) -> Result<(), String> {
         lookahead: 0,
         gpu: profile.gpu,
         vaapi_device: profile.vaapi_device.clone(),
-        // NVENC is probed the way renditions will run it: scaling on the GPU when
-        // this FFmpeg can, so a CUDA that cannot open fails here, at start.
-        gpu_scale_from: (kind == EncoderKind::Nvenc && ffi::CudaScaler::available())
-            .then_some((640, 480)),
+        gpu_scale_from: None,
     };
-    VideoEncoder::open(&settings)
-        .map(drop)
-        .map_err(|e| match kind {
-            EncoderKind::Nvenc => format!(
-                "{e} (needs an NVIDIA GPU with NVENC and its driver's libcuda/libnvidia-encode)"
-            ),
-            EncoderKind::Qsv => {
-                format!("{e} (needs an Intel GPU with Quick Sync and the oneVPL/Media SDK runtime)")
+    let mut probe = || {
+        if kind == EncoderKind::Nvenc {
+            // The CUDA context first: a machine without an NVIDIA GPU fails here
+            // and never loads libavfilter. Then NVENC is probed the way renditions
+            // will run it, scaling on the GPU when this FFmpeg can.
+            ffi::CudaScaler::open_gpu(profile.gpu)?;
+            match ffi::CudaScaler::available() {
+                Ok(()) => settings.gpu_scale_from = Some((640, 480)),
+                Err(why) => tracing::warn!(
+                    reason = %why,
+                    "NVENC renditions will scale on the CPU, not with scale_cuda"
+                ),
             }
-            _ => e,
-        })
+        }
+        VideoEncoder::open(&settings).map(drop)
+    };
+    probe().map_err(|e| match kind {
+        EncoderKind::Nvenc => format!(
+            "{e} (needs an NVIDIA GPU with NVENC and its driver's libcuda/libnvidia-encode)"
+        ),
+        EncoderKind::Qsv => {
+            format!("{e} (needs an Intel GPU with Quick Sync and the oneVPL/Media SDK runtime)")
+        }
+        _ => e,
+    })
 }

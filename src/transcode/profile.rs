@@ -85,7 +85,7 @@ pub struct Profile {
 /// presets' 20-60, each a frame of delay. 6 keeps a 30 fps rendition's whole
 /// transcoding delay under half a second at p99 on a busy 2-core machine (8 put
 /// the full-size rung's p99 at 492-590 ms; BENCHMARKS.md), at a small cost in
-/// rate-control precision and no measurable cost in speed.
+/// rate-control precision and no cost in speed beyond run-to-run noise.
 const DEFAULT_ENCODER_DELAY_FRAMES: u32 = 6;
 
 /// x264 frame threads for a `width`x`height` rendition on a machine of `cores`:

@@ -118,7 +118,7 @@ impl RenditionWorker {
         ));
         let need_keyframe = Arc::new(AtomicBool::new(false));
         let children: Children = Arc::default();
-        let gpu_scaling = kind == EncoderKind::Nvenc && CudaScaler::available();
+        let gpu_scaling = kind == EncoderKind::Nvenc && CudaScaler::available().is_ok();
         let mut thread = RenditionThread {
             gpu_scaling,
             children: Arc::clone(&children),

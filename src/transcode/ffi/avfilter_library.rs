@@ -1,6 +1,6 @@
 //! libavfilter, loaded on first use instead of linked. Only NVENC renditions that
-//! scale on the GPU need it, but linking it maps some thirty more libraries into
-//! every Manifold process (Debian's build pulls in speech-synthesis voices, LAPACK,
+//! scale on the GPU need it (it is first asked for once a CUDA device has opened),
+//! but linking it maps some thirty more libraries into every Manifold process (Debian's build pulls in speech-synthesis voices, LAPACK,
 //! Vulkan, librsvg...), whose relocated data cost about 17 MiB of resident memory
 //! in a server that only relays. The types still come from `ffmpeg-sys-next`'s
 //! bindings of the same headers; the functions are looked up here with `dlsym`.

@@ -9,7 +9,7 @@ use ff::ffi;
 use ffmpeg_next as ff;
 
 use super::VideoFrame;
-use super::filter_graph::{FilterGraph, GraphInput, has_filter};
+use super::filter_graph::{FilterGraph, GraphInput, filter_available};
 use super::hardware::{HwFramePool, attach_frames};
 
 /// The software format pictures are uploaded in (what the decoder gives for 8-bit
@@ -23,10 +23,18 @@ pub struct CudaScaler {
 }
 
 impl CudaScaler {
-    /// Whether this FFmpeg can scale on an NVIDIA GPU at all (libavfilter built
-    /// with CUDA). Without it NVENC renditions scale with swscale, as x264's do.
-    pub fn available() -> bool {
-        has_filter("scale_cuda")
+    /// Whether this FFmpeg can scale on an NVIDIA GPU at all (libavfilter loads
+    /// and was built with CUDA); if not, why. Without it NVENC renditions scale
+    /// with swscale, as x264's do. It loads libavfilter, so ask only once a CUDA
+    /// device has opened (`open_gpu`).
+    pub fn available() -> Result<(), String> {
+        filter_available("scale_cuda")
+    }
+
+    /// Opens GPU `gpu`'s CUDA context (shared, kept for the process's life), the
+    /// first thing an NVENC rendition needs.
+    pub fn open_gpu(gpu: u32) -> Result<(), String> {
+        HwFramePool::open_cuda_device(gpu)
     }
 
     /// Opens GPU `gpu` and a chain from `input`-sized pictures to `output`-sized
@@ -97,10 +105,9 @@ mod tests {
     /// fails with the reason, at open and not at the first picture.
     #[test]
     fn scales_on_the_gpu_or_says_why_not() {
-        assert!(
-            CudaScaler::available(),
-            "this FFmpeg has no scale_cuda (Debian 12's libavfilter8 has it)"
-        );
+        if let Err(why) = CudaScaler::available() {
+            panic!("{why} (Debian 12's libavfilter8 has scale_cuda)");
+        }
         let has_gpu = std::path::Path::new("/dev/nvidiactl").exists();
         match CudaScaler::open(0, (1280, 720), (640, 360), 1000) {
             Ok(mut scaler) => {

@@ -35,13 +35,15 @@ pub struct FilterGraph {
 // rendition thread at a time; FFmpeg's graphs have no thread affinity.
 unsafe impl Send for FilterGraph {}
 
-/// Whether libavfilter loads and has a filter of that name.
-pub fn has_filter(name: &str) -> bool {
-    let (Ok(library), Ok(name)) = (avfilter(), CString::new(name)) else {
-        return false;
-    };
+/// Whether libavfilter loads and has a filter of that name; if not, why.
+pub fn filter_available(name: &str) -> Result<(), String> {
+    let library = avfilter()?;
+    let c_name = CString::new(name).map_err(|_| "filter name contains a NUL byte")?;
     // SAFETY: a lookup in FFmpeg's static filter table by a NUL-terminated name.
-    unsafe { !(library.get_by_name)(name.as_ptr()).is_null() }
+    if unsafe { (library.get_by_name)(c_name.as_ptr()) }.is_null() {
+        return Err(format!("this libavfilter has no {name} filter"));
+    }
+    Ok(())
 }
 
 impl FilterGraph {
@@ -228,7 +230,8 @@ mod tests {
             .err()
             .expect("refused");
         assert!(error.contains("no_such_filter"), "{error}");
-        assert!(has_filter("scale"));
-        assert!(!has_filter("no_such_filter"));
+        assert_eq!(filter_available("scale"), Ok(()));
+        let missing = filter_available("no_such_filter").expect_err("not there");
+        assert!(missing.contains("no no_such_filter filter"), "{missing}");
     }
 }

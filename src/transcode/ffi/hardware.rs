@@ -68,6 +68,15 @@ impl HwFramePool {
         Ok(pool)
     }
 
+    /// Opens GPU `gpu`'s shared CUDA context if it is not open yet (the map keeps
+    /// it), without making a pool: to learn early whether the GPU is there.
+    pub fn open_cuda_device(gpu: u32) -> Result<(), String> {
+        let mut reference = shared_cuda_device(gpu)?;
+        // SAFETY: a reference of our own; the map keeps the context alive.
+        unsafe { ffi::av_buffer_unref(&mut reference) };
+        Ok(())
+    }
+
     fn make_frames(
         &mut self,
         format: ffi::AVPixelFormat,
