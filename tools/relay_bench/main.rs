@@ -14,7 +14,9 @@
 //!
 //! Usage: cargo run --release --bin relay-bench -- [--outputs 1,10,100,500]
 //!        [--seconds 20] [--relays manifold-io_uring,manifold-epoll,nginx]
-//!        [--sinks normal|batch|idle]
+//!        [--sinks normal|batch|idle] [--workers N]
+//! `--workers N` sets Manifold's `server.workers` (default 0: one per core); with 1,
+//! no output is woken from another core.
 //! The sinks share the machine's cores with the relay, and every frame the relay
 //! sends wakes one. `--sinks batch` runs them under SCHED_BATCH (their fair share of
 //! CPU, but no preempting the relay that just woke them); `--sinks idle` under
@@ -27,7 +29,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -45,6 +47,8 @@ use protocol_parsers::{Limits, Session};
 /// `--sinks batch|idle`: the scheduling policy of the sink threads (see the module
 /// comment); 0 keeps the default.
 static SINK_POLICY: AtomicI32 = AtomicI32::new(0);
+/// `--workers N`: Manifold's `server.workers` (0: one per core).
+static WORKERS: AtomicUsize = AtomicUsize::new(0);
 
 const FPS: u64 = 30;
 const GOP: u64 = 60;
@@ -83,6 +87,12 @@ fn main() {
         Some("batch") => SINK_POLICY.store(libc::SCHED_BATCH, Ordering::Relaxed),
         Some("idle") => SINK_POLICY.store(libc::SCHED_IDLE, Ordering::Relaxed),
         Some(other) => panic!("--sinks is normal, batch or idle, not {other}"),
+    }
+    if let Some(workers) = arg("--workers") {
+        WORKERS.store(
+            workers.parse().expect("--workers takes a number"),
+            Ordering::Relaxed,
+        );
     }
     let relays: Vec<String> = arg("--relays")
         .unwrap_or_else(|| "manifold-io_uring,manifold-epoll,nginx".into())
@@ -390,7 +400,8 @@ fn start_relay(
             None => (engine, false),
         };
         let mut config = format!(
-            "[server]\nengine = \"{engine}\"\n[hls]\nenabled = {hls}\n[rtmp]\nlisten = \"127.0.0.1:{ingest}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n[admin]\nlisten = \"127.0.0.1:{}\"\n[[stream]]\nname = \"main\"\nkey = \"K\"\n",
+            "[server]\nengine = \"{engine}\"\nworkers = {}\n[hls]\nenabled = {hls}\n[rtmp]\nlisten = \"127.0.0.1:{ingest}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n[admin]\nlisten = \"127.0.0.1:{}\"\n[[stream]]\nname = \"main\"\nkey = \"K\"\n",
+            WORKERS.load(Ordering::Relaxed),
             free_port(),
             free_port()
         );
