@@ -35,10 +35,10 @@ const RECEIVE_BUFFER: usize = 2048;
 const MAX_CONNECTIONS: usize = 4096;
 /// How often timers are checked: the ACK period.
 const TICK: Duration = Duration::from_millis(10);
-/// Ticks between two reports to the admin server's board (one second).
-const TICKS_PER_REPORT: u32 = 100;
-/// The same second, for a core that sleeps with refusals to report.
+/// How often a core posts to the admin server's board: every so many ticks while
+/// it has connections, and that long after a refusal while it has none.
 const REPORT_PERIOD: Duration = Duration::from_secs(1);
+const TICKS_PER_REPORT: u32 = (REPORT_PERIOD.as_millis() / TICK.as_millis()) as u32;
 
 pub(crate) enum Role {
     Publishing {

@@ -91,7 +91,7 @@ const DEFAULT_ENCODER_DELAY_FRAMES: u32 = 6;
 /// x264 frame threads for a `width`x`height` rendition on a machine of `cores`:
 /// the cores weighted by the picture's share of a 1080p frame, 1 to 4, and never
 /// more than the cores (a thread with no core of its own only adds delay).
-pub fn default_x264_threads(cores: usize, width: u32, height: u32) -> u32 {
+fn default_x264_threads(cores: usize, width: u32, height: u32) -> u32 {
     let share = f64::from(width) * f64::from(height) / (1920.0 * 1080.0);
     let cores = u32::try_from(cores.max(1)).unwrap_or(u32::MAX);
     ((f64::from(cores) * share).round() as u32).clamp(1, 4.min(cores))
@@ -100,7 +100,7 @@ pub fn default_x264_threads(cores: usize, width: u32, height: u32) -> u32 {
 /// The default lookahead of an x264 encoder with `threads` frame threads: each
 /// thread beyond the first delays a picture by one frame more, taken from the
 /// lookahead so the encoder's whole delay stays at the default budget.
-pub fn default_x264_lookahead(threads: u32) -> u32 {
+fn default_x264_lookahead(threads: u32) -> u32 {
     DEFAULT_ENCODER_DELAY_FRAMES.saturating_sub(threads.saturating_sub(1))
 }
 

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use manifold::admin::process;
 use manifold::config::{Config, ProfileConfig, StreamConfig};
 use manifold::stream::{Origin, PublisherGuard, Registry};
-use manifold::transcode::{RenditionStats, RenditionUse, Transcoding, profile};
+use manifold::transcode::{Profile, RenditionStats, RenditionUse, Transcoding};
 use protocol_parsers::media::{Frame, Track, TrackId};
 
 /// (name, height, video bitrate)
@@ -283,20 +283,21 @@ fn ffmpeg_command(settings: &Settings, clip: &Path) -> Command {
         graph.push_str(&format!(";[s{i}]scale=-2:{height}[o{i}]"));
     }
     cmd.args(["-filter_complex", &graph]);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for (i, (_, height, bitrate)) in ladder.iter().enumerate() {
+    let profiles = config(settings).profiles;
+    for (i, ((_, _, bitrate), profile)) in ladder.iter().zip(&profiles).enumerate() {
         let kbps: u32 = bitrate.trim_end_matches('k').parse().expect("kbit/s");
-        // The lookahead Manifold gives this rung (its default delay budget less its
-        // extra frame threads). The thread count itself stays ffmpeg's own: ffmpeg
+        // The lookahead Manifold gives this rung of the 1080p clip (its default
+        // delay budget less its extra frame threads), from the very profile the
+        // Manifold side runs. The thread count itself stays ffmpeg's own: ffmpeg
         // 5.1 runs every encoder's calls in its one main thread, so x264's frame
         // threads are its only parallelism and Manifold's split (one thread for a
         // small rung) makes it slower (BENCHMARKS.md).
-        let width = (height * 16 / 9 + 1) & !1;
-        let threads = match settings.threads {
-            0 => profile::default_x264_threads(cores, width, *height),
-            n => n,
-        };
-        let lookahead = profile::default_x264_lookahead(threads).max(2).to_string();
+        let profile = Profile::resolve(profile, 2.0).expect("the bench's profile resolves");
+        let (width, height) = profile.output_size(1920, 1080);
+        let lookahead = profile
+            .encoder_lookahead(profile.encoder_threads(width, height))
+            .to_string();
+        let bframes = profile.bframes.to_string();
         cmd.args(["-map", &format!("[o{i}]"), "-map", "0:a"]);
         cmd.args([
             "-c:v",
@@ -306,7 +307,7 @@ fn ffmpeg_command(settings: &Settings, clip: &Path) -> Command {
             "-profile:v",
             "high",
             "-bf",
-            "2",
+            &bframes,
         ]);
         cmd.args([
             "-b:v",
