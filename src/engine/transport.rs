@@ -21,6 +21,9 @@ const MAX_IOVECS: usize = 1024;
 /// stall watchdog built on them) move at least every 128 KiB.
 const MAX_WRITE_BYTES: usize = 128 * 1024;
 const READ_BUFFER: usize = 64 * 1024;
+/// Reads taken straight from the socket before one goes through the ring (and the
+/// task yields to the others on its core).
+const MAX_DIRECT_READS: u8 = 16;
 
 type ReadFuture = Pin<Box<dyn Future<Output = (TcpStream, Vec<u8>, io::Result<usize>)>>>;
 
@@ -30,6 +33,15 @@ pub struct Transport {
     writer: TcpStream,
     tls: Option<rustls::Connection>,
     eof: bool,
+    /// Try each read on the socket at once before queueing it on the ring (io_uring
+    /// only: the poll driver already does). While a publisher's burst is still
+    /// arriving, the connection's task keeps reading it instead of yielding after
+    /// every piece, so the outputs woken by the first message find the rest queued
+    /// too and send the burst in one write instead of several.
+    direct_reads: bool,
+    /// Direct reads in a row; at `MAX_DIRECT_READS` the next read goes through the
+    /// ring, so a peer that never stops sending cannot keep the core to itself.
+    direct_streak: u8,
 }
 
 impl std::fmt::Debug for Transport {
@@ -65,6 +77,11 @@ impl Transport {
             writer,
             tls,
             eof: false,
+            direct_reads: compio::runtime::Runtime::try_with_current(|runtime| {
+                runtime.driver_type() == compio::driver::DriverType::IoUring
+            })
+            .unwrap_or(false),
+            direct_streak: 0,
         }
     }
 
@@ -80,6 +97,16 @@ impl Transport {
                     return Poll::Ready(Err(io::Error::other("read half lost")));
                 };
                 buf.clear();
+                if self.direct_reads && self.direct_streak < MAX_DIRECT_READS {
+                    match recv_now(&reader, &mut buf) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        result => {
+                            self.direct_streak += 1;
+                            return Poll::Ready(self.finish_read(reader, buf, result));
+                        }
+                    }
+                }
+                self.direct_streak = 0;
                 self.in_flight = Some(Box::pin(async move {
                     let BufResult(result, buf) = (&reader).read(buf).await;
                     (reader, buf, result)
@@ -93,32 +120,36 @@ impl Transport {
                 Poll::Pending => return Poll::Pending,
             };
             self.in_flight = None;
-            let n = match result {
-                Ok(n) => n,
-                Err(e) => {
-                    self.reader = Some((reader, buf));
-                    return Poll::Ready(Err(e));
-                }
-            };
-            let raw = buf.get(..n).unwrap_or_default();
-            if n == 0 {
-                self.eof = true;
-                self.reader = Some((reader, buf));
-                return Poll::Ready(Ok(None));
-            }
-            let out = match &mut self.tls {
-                None => Bytes::copy_from_slice(raw),
-                Some(tls) => match tls_receive(tls, raw) {
-                    Ok(plain) => plain,
-                    Err(e) => {
-                        self.reader = Some((reader, buf));
-                        return Poll::Ready(Err(e));
-                    }
-                },
-            };
-            self.reader = Some((reader, buf));
-            return Poll::Ready(Ok(Some(out)));
+            return Poll::Ready(self.finish_read(reader, buf, result));
         }
+    }
+
+    /// Hands the read half back and turns a finished read into plaintext.
+    fn finish_read(
+        &mut self,
+        reader: TcpStream,
+        buf: Vec<u8>,
+        result: io::Result<usize>,
+    ) -> io::Result<Option<Bytes>> {
+        let n = match result {
+            Ok(n) => n,
+            Err(e) => {
+                self.reader = Some((reader, buf));
+                return Err(e);
+            }
+        };
+        if n == 0 {
+            self.eof = true;
+            self.reader = Some((reader, buf));
+            return Ok(None);
+        }
+        let raw = buf.get(..n).unwrap_or_default();
+        let out = match &mut self.tls {
+            None => Ok(Bytes::copy_from_slice(raw)),
+            Some(tls) => tls_receive(tls, raw),
+        };
+        self.reader = Some((reader, buf));
+        out.map(Some)
     }
 
     /// Writes pieces in order (TLS-encrypts them first when this is a TLS transport).
@@ -248,6 +279,28 @@ fn tls_receive(tls: &mut rustls::Connection, mut raw: &[u8]) -> io::Result<Bytes
     Ok(Bytes::from(plain))
 }
 
+/// One non-blocking recv into `buf`'s spare capacity: the bytes read (0 at end of
+/// stream), or `WouldBlock` when nothing is waiting.
+fn recv_now(socket: &TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+    loop {
+        match socket2::SockRef::from(socket)
+            .recv_with_flags(buf.spare_capacity_mut(), libc::MSG_DONTWAIT)
+        {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+            Ok(n) => {
+                // SAFETY: recv initialised the first `n` bytes of the spare capacity
+                // (socket2 returns at most its length).
+                #[allow(unsafe_code)]
+                unsafe {
+                    buf.set_len(n)
+                };
+                return Ok(n);
+            }
+        }
+    }
+}
+
 /// One non-blocking sendmsg of a batch (at most `MAX_IOVECS` pieces): the bytes the
 /// socket took, or `WouldBlock` when it has no room.
 fn send_now(socket: &TcpStream, pieces: &[Bytes]) -> io::Result<usize> {
@@ -295,6 +348,106 @@ fn fill_batch(batch: &mut Vec<Bytes>, pieces: &mut VecDeque<Bytes>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bytes queued in a socket's receive buffer (FIONREAD).
+    fn bytes_waiting(socket: &TcpStream) -> usize {
+        use std::os::fd::AsRawFd;
+        let mut count: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through the pointer, which outlives the call.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::FIONREAD, &mut count) };
+        assert_eq!(rc, 0, "FIONREAD: {}", io::Error::last_os_error());
+        usize::try_from(count).unwrap_or(0)
+    }
+
+    /// Reads `expected` bytes through `poll_read` with a no-op waker, counting the
+    /// polls that returned `Pending` (each one a yield to the other tasks).
+    async fn read_counting_yields(transport: &mut Transport, expected: usize) -> usize {
+        let mut pending = 0;
+        let mut got = 0;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while got < expected {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "read {got} of {expected}"
+            );
+            let polled = std::future::poll_fn(|cx| Poll::Ready(transport.poll_read(cx))).await;
+            match polled {
+                Poll::Ready(Ok(Some(bytes))) => got += bytes.len(),
+                Poll::Ready(other) => panic!("read ended early: {other:?}"),
+                Poll::Pending => {
+                    pending += 1;
+                    compio::runtime::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+        }
+        pending
+    }
+
+    /// On io_uring, bytes already waiting in the socket are read at once, without a
+    /// trip through the ring; a burst arriving in pieces is read without yielding.
+    #[test]
+    fn io_uring_reads_waiting_bytes_without_yielding() {
+        for choice in [
+            crate::engine::EngineChoice::IoUring,
+            crate::engine::EngineChoice::Epoll,
+        ] {
+            let Ok(runtime) = crate::engine::build_runtime(choice) else {
+                panic!("{choice} runtime unavailable");
+            };
+            runtime.block_on(async move {
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+                let address = listener.local_addr().expect("address");
+                let mut peer = std::net::TcpStream::connect(address).expect("connect");
+                let (accepted, _) = listener.accept().expect("accept");
+                accepted.set_nonblocking(true).expect("non-blocking");
+                let stream = TcpStream::from_std(accepted).expect("adopt");
+                let mut transport = Transport::new(stream, None);
+                for piece in 0..4u8 {
+                    peer.write_all(&[piece; 1000]).expect("write");
+                }
+                // Let the loopback deliver all four pieces before the first read.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                while bytes_waiting(&transport.writer) < 4000 {
+                    assert!(std::time::Instant::now() < deadline, "bytes never arrived");
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                let yields = read_counting_yields(&mut transport, 4000).await;
+                assert_eq!(
+                    yields, 0,
+                    "{choice}: yielded reading bytes that were already there"
+                );
+            });
+        }
+    }
+
+    /// A peer that always has more bytes waiting still lets the core's other tasks
+    /// run: after `MAX_DIRECT_READS` direct reads the next goes through the ring.
+    #[test]
+    fn io_uring_direct_reads_yield_after_a_streak() {
+        let Ok(runtime) = crate::engine::build_runtime(crate::engine::EngineChoice::IoUring) else {
+            panic!("io_uring runtime unavailable");
+        };
+        runtime.block_on(async move {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let mut peer = std::net::TcpStream::connect(listener.local_addr().expect("address"))
+                .expect("connect");
+            let (accepted, _) = listener.accept().expect("accept");
+            accepted.set_nonblocking(true).expect("non-blocking");
+            let stream = TcpStream::from_std(accepted).expect("adopt");
+            // 100-byte reads of 20 pieces' worth: more direct reads than one streak.
+            let mut transport = Transport::with_read_buffer(stream, None, 100);
+            let total = 100 * (usize::from(MAX_DIRECT_READS) + 4);
+            peer.write_all(&vec![7u8; total]).expect("write");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while bytes_waiting(&transport.writer) < total {
+                assert!(std::time::Instant::now() < deadline, "bytes never arrived");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let yields = read_counting_yields(&mut transport, total).await;
+            assert_eq!(yields, 1, "one trip through the ring per streak");
+        });
+    }
 
     #[test]
     fn batches_are_bounded_in_pieces_and_bytes_and_keep_order() {

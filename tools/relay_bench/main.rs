@@ -14,14 +14,18 @@
 //!
 //! Usage: cargo run --release --bin relay-bench -- [--outputs 1,10,100,500]
 //!        [--seconds 20] [--relays manifold-io_uring,manifold-epoll,nginx]
-//!        [--sinks normal|batch|idle] [--workers N]
+//!        [--sinks normal|batch|idle|epoll] [--workers N]
 //! `--workers N` sets Manifold's `server.workers` (default 0: one per core); with 1,
 //! no output is woken from another core.
 //! The sinks share the machine's cores with the relay, and every frame the relay
 //! sends wakes one. `--sinks batch` runs them under SCHED_BATCH (their fair share of
 //! CPU, but no preempting the relay that just woke them); `--sinks idle` under
-//! SCHED_IDLE (they run when the relay has nothing to do), which is closest to
-//! destinations on other machines. Default: normal.
+//! SCHED_IDLE (they run when the relay has nothing to do). `--sinks epoll` serves
+//! all of them from one epoll loop per core, the way a real ingest server (another
+//! nginx-rtmp, a platform's front end) serves many connections: a send wakes the loop
+//! only when it is waiting, where a thread per sink is woken by every send (and on
+//! loopback that wake-up runs inside the relay's send and counts as its CPU).
+//! Default: normal (a thread per sink).
 //! Manifold runs with `hls.enabled = false`, as nginx-rtmp runs without `hls on`;
 //! `manifold-io_uring+hls` (or `-epoll+hls`) also segments the stream for HLS/DASH.
 
@@ -44,9 +48,12 @@ use protocol_parsers::rtmp::{
 };
 use protocol_parsers::{Limits, Session};
 
-/// `--sinks batch|idle`: the scheduling policy of the sink threads (see the module
-/// comment); 0 keeps the default.
-static SINK_POLICY: AtomicI32 = AtomicI32::new(0);
+/// `--sinks`: how the destinations are served (see the module comment): a thread
+/// each under the default policy, SCHED_BATCH or SCHED_IDLE, or epoll loops.
+static SINK_MODE: AtomicI32 = AtomicI32::new(SINKS_NORMAL);
+const SINKS_NORMAL: i32 = libc::SCHED_OTHER;
+/// Not a scheduling policy: one epoll loop per core serves all destinations.
+const SINKS_EPOLL: i32 = -1;
 /// `--workers N`: Manifold's `server.workers` (0: one per core).
 static WORKERS: AtomicUsize = AtomicUsize::new(0);
 
@@ -84,9 +91,10 @@ fn main() {
         arg("--seconds").map_or(20, |s| s.parse().expect("--seconds takes a number"));
     match arg("--sinks").as_deref() {
         None | Some("normal") => {}
-        Some("batch") => SINK_POLICY.store(libc::SCHED_BATCH, Ordering::Relaxed),
-        Some("idle") => SINK_POLICY.store(libc::SCHED_IDLE, Ordering::Relaxed),
-        Some(other) => panic!("--sinks is normal, batch or idle, not {other}"),
+        Some("batch") => SINK_MODE.store(libc::SCHED_BATCH, Ordering::Relaxed),
+        Some("idle") => SINK_MODE.store(libc::SCHED_IDLE, Ordering::Relaxed),
+        Some("epoll") => SINK_MODE.store(SINKS_EPOLL, Ordering::Relaxed),
+        Some(other) => panic!("--sinks is normal, batch, idle or epoll, not {other}"),
     }
     if let Some(workers) = arg("--workers") {
         WORKERS.store(
@@ -111,24 +119,26 @@ fn main() {
 
     println!(
         "relay-bench: 1 ingest -> N pushes, synthetic 1080p30 ~4.6 Mbit/s, {seconds} s measured per run, sinks {}",
-        match SINK_POLICY.load(Ordering::Relaxed) {
+        match SINK_MODE.load(Ordering::Relaxed) {
             libc::SCHED_BATCH => "SCHED_BATCH",
             libc::SCHED_IDLE => "SCHED_IDLE",
+            SINKS_EPOLL => "epoll loops",
             _ => "normal",
         }
     );
     println!(
-        "| relay | N | CPU % of a core | CPU per output | RSS MiB | frames sent | dropped | latency p50/p99 ms (all) | p50/p99 ms (N-th dest) | own: median p50 / worst p99 ms | own: N-th p50/p99 ms |"
+        "| relay | N | CPU % of a core | CPU per output | bench CPU % | RSS MiB | frames sent | dropped | latency p50/p99 ms (all) | p50/p99 ms (N-th dest) | own: median p50 / worst p99 ms | own: N-th p50/p99 ms |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut results: Vec<(String, usize, f64)> = Vec::new();
     for &n in &outputs {
         for relay in &relays {
             let result = run_case(relay, n, seconds, &manifold);
             println!(
-                "| {relay} | {n} | {:.1} | {:.3} | {:.1} | {} | {} | {:.2} / {:.2} | {:.2} / {:.2} | {} | {} |",
+                "| {relay} | {n} | {:.1} | {:.3} | {:.1} | {:.1} | {} | {} | {:.2} / {:.2} | {:.2} / {:.2} | {} | {} |",
                 result.cpu_percent,
                 result.cpu_percent / n as f64,
+                result.bench_cpu_percent,
                 result.rss_kib as f64 / 1024.0,
                 result.sent,
                 result.dropped,
@@ -181,6 +191,10 @@ struct CaseResult {
     /// p50/p99, in ms.
     own: Option<[f64; 4]>,
     cpu_percent: f64,
+    /// The bench process itself (publisher and sinks) over the same window: on
+    /// loopback part of a send's cost lands on the receiver and part of the
+    /// receiver's on the sender, so the two together are the fair total.
+    bench_cpu_percent: f64,
     rss_kib: u64,
     sent: u64,
     dropped: u64,
@@ -229,11 +243,13 @@ fn run_case(relay: &str, n: usize, seconds: u64, manifold: &Path) -> CaseResult 
         .collect();
     let stop = Arc::new(AtomicBool::new(false));
     {
-        let sinks = sinks.clone();
-        let clock = Arc::clone(&clock);
-        let window = Arc::clone(&window);
+        let context = Arc::new(SinkContext {
+            sinks: sinks.clone(),
+            clock: Arc::clone(&clock),
+            window: Arc::clone(&window),
+        });
         let stop = Arc::clone(&stop);
-        std::thread::spawn(move || accept_sinks(sink_listener, sinks, clock, window, stop));
+        std::thread::spawn(move || accept_sinks(sink_listener, context, stop));
     }
     let publisher = {
         let clock = Arc::clone(&clock);
@@ -258,9 +274,11 @@ fn run_case(relay: &str, n: usize, seconds: u64, manifold: &Path) -> CaseResult 
     *window.lock().expect("window") = (first, last);
     wait_seq(&clock, first);
     let cpu_start = process::of(child.id()).cpu_seconds;
+    let bench_cpu_start = process::of(std::process::id()).cpu_seconds;
     let t0 = Instant::now();
     wait_seq(&clock, last);
     let cpu_end = process::of(child.id()).cpu_seconds;
+    let bench_cpu_end = process::of(std::process::id()).cpu_seconds;
     let elapsed = t0.elapsed().as_secs_f64();
     let rss_kib = process::of(child.id()).resident_bytes / 1024;
     // Let the tail of the window arrive (a slow relay gets 2 s).
@@ -287,6 +305,7 @@ fn run_case(relay: &str, n: usize, seconds: u64, manifold: &Path) -> CaseResult 
     let _ = std::fs::remove_dir_all(&work);
 
     let cpu_percent = (cpu_end - cpu_start) / elapsed * 100.0;
+    let bench_cpu_percent = (bench_cpu_end - bench_cpu_start) / elapsed * 100.0;
     let sent = last - first;
     let dropped: u64 = sinks
         .iter()
@@ -303,6 +322,7 @@ fn run_case(relay: &str, n: usize, seconds: u64, manifold: &Path) -> CaseResult 
     CaseResult {
         own,
         cpu_percent,
+        bench_cpu_percent,
         rss_kib,
         sent,
         dropped,
@@ -559,74 +579,49 @@ fn publish(port: u16, clock: Arc<Clock>, total_frames: u64, stop: Arc<AtomicBool
     }
 }
 
-fn accept_sinks(
-    listener: TcpListener,
+/// What every sink shares: where to count, and the clock and window to time against.
+struct SinkContext {
     sinks: Vec<Arc<SinkStats>>,
     clock: Arc<Clock>,
     window: Arc<Mutex<(u64, u64)>>,
-    stop: Arc<AtomicBool>,
-) {
-    for socket in listener.incoming() {
-        let Ok(socket) = socket else { continue };
-        let sinks = sinks.clone();
-        let clock = Arc::clone(&clock);
-        let window = Arc::clone(&window);
-        let stop = Arc::clone(&stop);
-        std::thread::Builder::new()
-            .stack_size(256 * 1024)
-            .spawn(move || sink(socket, &sinks, &clock, &window, &stop))
-            .expect("spawn sink thread");
-    }
 }
 
 /// One destination: accepts the relay's publish to `live/oI` and records arrivals.
-fn sink(
-    mut socket: TcpStream,
-    sinks: &[Arc<SinkStats>],
-    clock: &Clock,
-    window: &Mutex<(u64, u64)>,
-    stop: &AtomicBool,
-) {
-    let policy = SINK_POLICY.load(Ordering::Relaxed);
-    if policy != 0 {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: sets this thread's own policy (pid 0); `param` outlives the call.
-        #[allow(unsafe_code)]
-        let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
-        assert_eq!(
-            rc,
-            0,
-            "sink policy {policy}: {}",
-            std::io::Error::last_os_error()
-        );
+struct SinkConnection {
+    session: ServerSession,
+    stats: Option<Arc<SinkStats>>,
+}
+
+impl SinkConnection {
+    fn new() -> Self {
+        Self {
+            session: ServerSession::new(Instant::now(), [2; 1528], Limits::default()),
+            stats: None,
+        }
     }
-    let mut session = ServerSession::new(Instant::now(), [2; 1528], Limits::default());
-    let mut stats: Option<&Arc<SinkStats>> = None;
-    let mut buf = vec![0u8; 256 * 1024];
-    while !stop.load(Ordering::Relaxed) {
-        let n = match socket.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        let now_us = clock.epoch.elapsed().as_micros() as u64;
-        if session
-            .handle_input(Instant::now(), Bytes::copy_from_slice(&buf[..n]))
+
+    /// Feeds bytes read from the relay; false when the connection should close.
+    fn receive(&mut self, context: &SinkContext, bytes: &[u8]) -> bool {
+        let now_us = context.clock.epoch.elapsed().as_micros() as u64;
+        if self
+            .session
+            .handle_input(Instant::now(), Bytes::copy_from_slice(bytes))
             .is_err()
         {
-            return;
+            return false;
         }
-        while let Some(event) = session.poll_event() {
+        while let Some(event) = self.session.poll_event() {
             match event {
                 ServerEvent::PublishRequested { name, .. } => {
                     let index: Option<usize> = name.strip_prefix('o').and_then(|i| i.parse().ok());
-                    stats = index.and_then(|i| sinks.get(i));
-                    session.accept_publish();
-                    if let Some(s) = stats {
+                    self.stats = index.and_then(|i| context.sinks.get(i)).cloned();
+                    self.session.accept_publish();
+                    if let Some(s) = &self.stats {
                         s.live.store(true, Ordering::Relaxed);
                     }
                 }
                 ServerEvent::Media(MediaEvent::Frame(frame)) if frame.track == TrackId::VIDEO => {
-                    let Some(s) = stats else { continue };
+                    let Some(s) = &self.stats else { continue };
                     let Some(seq) = frame
                         .data
                         .get(..8)
@@ -634,10 +629,11 @@ fn sink(
                     else {
                         continue;
                     };
-                    let (first, last) = *window.lock().expect("window");
+                    let (first, last) = *context.window.lock().expect("window");
                     if seq >= first && seq < last {
                         s.received.fetch_add(1, Ordering::Relaxed);
-                        if let Some(sent) = clock
+                        if let Some(sent) = context
+                            .clock
                             .sent_us
                             .get(seq as usize)
                             .map(|t| t.load(Ordering::Relaxed))
@@ -652,8 +648,169 @@ fn sink(
                 _ => {}
             }
         }
-        if write_transmits(&mut session, &mut socket).is_err() {
+        true
+    }
+}
+
+fn accept_sinks(listener: TcpListener, context: Arc<SinkContext>, stop: Arc<AtomicBool>) {
+    let loops = (SINK_MODE.load(Ordering::Relaxed) == SINKS_EPOLL).then(|| {
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        (0..threads)
+            .map(|_| EpollSinks::start(Arc::clone(&context), Arc::clone(&stop)))
+            .collect::<Vec<_>>()
+    });
+    for (index, socket) in listener.incoming().enumerate() {
+        let Ok(socket) = socket else { continue };
+        if let Some(loops) = &loops {
+            loops[index % loops.len()].add(socket);
+            continue;
+        }
+        let context = Arc::clone(&context);
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || sink_thread(socket, &context, &stop))
+            .expect("spawn sink thread");
+    }
+}
+
+/// A destination on its own thread, blocked in `read` between frames (the default
+/// and `--sinks batch|idle`).
+fn sink_thread(mut socket: TcpStream, context: &SinkContext, stop: &AtomicBool) {
+    let policy = SINK_MODE.load(Ordering::Relaxed);
+    if policy != SINKS_NORMAL {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sets this thread's own policy (pid 0); `param` outlives the call.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
+        assert_eq!(
+            rc,
+            0,
+            "sink policy {policy}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    let mut connection = SinkConnection::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    while !stop.load(Ordering::Relaxed) {
+        let n = match socket.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if !connection.receive(context, &buf[..n])
+            || write_transmits(&mut connection.session, &mut socket).is_err()
+        {
             return;
         }
     }
+}
+
+/// `--sinks epoll`: destinations served like a real server serves many
+/// connections, by one event loop per core over non-blocking sockets. A send from
+/// the relay wakes the loop only when it is waiting; while it is busy reading other
+/// destinations, arriving data just marks the socket ready.
+struct EpollSinks {
+    epoll: i32,
+    /// Connections handed over by the acceptor, picked up by the loop before it
+    /// looks their descriptor up.
+    incoming: Mutex<Vec<TcpStream>>,
+}
+
+impl EpollSinks {
+    fn start(context: Arc<SinkContext>, stop: Arc<AtomicBool>) -> Arc<Self> {
+        // SAFETY: plain syscall; the descriptor is owned by this struct for the
+        // process's lifetime (the bench exits after its runs).
+        #[allow(unsafe_code)]
+        let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        assert!(
+            epoll >= 0,
+            "epoll_create1: {}",
+            std::io::Error::last_os_error()
+        );
+        let sinks = Arc::new(Self {
+            epoll,
+            incoming: Mutex::new(Vec::new()),
+        });
+        let looping = Arc::clone(&sinks);
+        std::thread::spawn(move || looping.run(&context, &stop));
+        sinks
+    }
+
+    fn add(&self, socket: TcpStream) {
+        use std::os::fd::AsRawFd;
+        socket.set_nonblocking(true).expect("non-blocking sink");
+        let fd = socket.as_raw_fd();
+        self.incoming.lock().expect("incoming").push(socket);
+        let mut event = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: fd as u64,
+        };
+        // SAFETY: `event` is a valid epoll_event for the duration of the call.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::epoll_ctl(self.epoll, libc::EPOLL_CTL_ADD, fd, &mut event) };
+        assert_eq!(rc, 0, "epoll_ctl: {}", std::io::Error::last_os_error());
+    }
+
+    fn run(&self, context: &SinkContext, stop: &AtomicBool) {
+        use std::os::fd::AsRawFd;
+        let mut connections: std::collections::HashMap<i32, (TcpStream, SinkConnection)> =
+            std::collections::HashMap::new();
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+        let mut buf = vec![0u8; 256 * 1024];
+        while !stop.load(Ordering::Relaxed) {
+            // SAFETY: `events` has room for the count passed.
+            #[allow(unsafe_code)]
+            let ready = unsafe {
+                libc::epoll_wait(self.epoll, events.as_mut_ptr(), events.len() as i32, 100)
+            };
+            for event in events.iter().take(ready.max(0) as usize) {
+                let fd = event.u64 as i32;
+                if !connections.contains_key(&fd) {
+                    for socket in self.incoming.lock().expect("incoming").drain(..) {
+                        connections.insert(socket.as_raw_fd(), (socket, SinkConnection::new()));
+                    }
+                }
+                let Some((socket, connection)) = connections.get_mut(&fd) else {
+                    continue;
+                };
+                let keep = match socket.read(&mut buf) {
+                    Ok(0) => false,
+                    Ok(n) => {
+                        connection.receive(context, &buf[..n])
+                            && write_transmits_nonblocking(&mut connection.session, socket).is_ok()
+                    }
+                    Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+                };
+                if !keep {
+                    // Closing the socket removes it from the epoll set.
+                    connections.remove(&fd);
+                }
+            }
+        }
+    }
+}
+
+/// Writes a session's replies (handshake, acknowledgements: a few hundred bytes)
+/// to a non-blocking socket, waiting briefly if its buffer is ever full.
+fn write_transmits_nonblocking<S: Session>(
+    session: &mut S,
+    socket: &mut TcpStream,
+) -> std::io::Result<()> {
+    while let Some(transmit) = session.poll_transmit() {
+        for piece in transmit.pieces {
+            let mut written = 0;
+            let mut attempts = 0;
+            while written < piece.len() {
+                match socket.write(&piece[written..]) {
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && attempts < 1000 => {
+                        attempts += 1;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(())
 }
