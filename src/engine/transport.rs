@@ -301,17 +301,27 @@ fn recv_now(socket: &TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
     }
 }
 
+/// Pieces of a write whose iovecs are built on the stack; a typical frame is a
+/// dozen (chunk headers between payload slices), a 150 KB keyframe about 80.
+const STACK_IOVECS: usize = 128;
+
 /// One non-blocking sendmsg of a batch (at most `MAX_IOVECS` pieces): the bytes the
 /// socket took, or `WouldBlock` when it has no room.
 fn send_now(socket: &TcpStream, pieces: &[Bytes]) -> io::Result<usize> {
-    // 16 KiB of stack; no allocation per write.
-    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-    let mut count = 0;
+    if pieces.len() > STACK_IOVECS {
+        let slices: Vec<IoSlice<'_>> = pieces.iter().map(|piece| IoSlice::new(piece)).collect();
+        return send_slices(socket, &slices);
+    }
+    // 2 KiB of stack, not the 16 KiB of a full `MAX_IOVECS` array (which had to be
+    // initialised on every send); no allocation.
+    let mut slices = [IoSlice::new(&[]); STACK_IOVECS];
     for (slice, piece) in slices.iter_mut().zip(pieces) {
         *slice = IoSlice::new(piece);
-        count += 1;
     }
-    let slices = slices.get(..count).unwrap_or_default();
+    send_slices(socket, slices.get(..pieces.len()).unwrap_or_default())
+}
+
+fn send_slices(socket: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
     loop {
         match socket2::SockRef::from(socket)
             .send_vectored_with_flags(slices, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
