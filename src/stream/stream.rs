@@ -322,9 +322,15 @@ impl Stream {
             }
         }
         let subscribers = Arc::clone(&state.subscribers);
+        // Each frame starts the fan-out one subscriber further on. Outputs on a
+        // core write in the order they were woken, each send taking tens of
+        // microseconds; a fixed order would make the last subscriber wait for
+        // all the others on every frame, a rotating one spreads that wait evenly.
+        let first = usize::try_from(state.frames_in).unwrap_or(0) % subscribers.len().max(1);
         drop(state);
         let now = Instant::now();
-        for sub in subscribers.iter() {
+        let (before, from_first) = subscribers.split_at(first);
+        for sub in from_first.iter().chain(before) {
             sub.push(StreamItem::Frame(frame.clone(), Some(now)));
         }
         true
@@ -426,5 +432,76 @@ impl Drop for ViewerGuard {
         if let Some((_, n)) = state.viewers.iter_mut().find(|(p, _)| *p == self.protocol) {
             *n = n.saturating_sub(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    use bytes::Bytes;
+    use protocol_parsers::media::{FrameFlags, TrackId};
+
+    use super::*;
+
+    /// A waker that logs which subscriber it belongs to when it fires.
+    struct WakeLog {
+        index: usize,
+        log: Arc<StdMutex<Vec<usize>>>,
+    }
+
+    impl Wake for WakeLog {
+        fn wake(self: Arc<Self>) {
+            self.log.lock().expect("log").push(self.index);
+        }
+    }
+
+    /// Empties every queue and parks a logging waker on it.
+    fn park(subscribers: &[Arc<Subscriber>], log: &Arc<StdMutex<Vec<usize>>>) {
+        for (index, sub) in subscribers.iter().enumerate() {
+            let mut items = Vec::new();
+            sub.drain_now(&mut items);
+            let waker = Waker::from(Arc::new(WakeLog {
+                index,
+                log: Arc::clone(log),
+            }));
+            let mut batch = std::pin::pin!(sub.next_batch(&mut items));
+            assert!(
+                batch
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending()
+            );
+        }
+    }
+
+    #[test]
+    fn fan_out_starts_one_subscriber_further_on_each_frame() {
+        let stream = Stream::new("rotation");
+        let publisher = stream
+            .try_publish(1, Origin::new("rtmp", "127.0.0.1:1".parse().expect("addr")))
+            .expect("publish");
+        let subscribers: Vec<_> = (0..3)
+            .map(|_| stream.subscribe(QueueLimits::default()))
+            .collect();
+        let log = Arc::new(StdMutex::new(Vec::new()));
+        let mut orders = Vec::new();
+        for dts in 0..4 {
+            park(&subscribers, &log);
+            assert!(publisher.push_frame(Frame {
+                track: TrackId::AUDIO,
+                dts,
+                cts: 0,
+                flags: FrameFlags::KEYFRAME,
+                data: Bytes::from_static(&[0; 10]),
+            }));
+            orders.push(std::mem::take(&mut *log.lock().expect("log")));
+        }
+        assert_eq!(
+            orders,
+            [[1, 2, 0], [2, 0, 1], [0, 1, 2], [1, 2, 0]],
+            "every subscriber is woken once per frame, the first one moving on by one"
+        );
     }
 }
