@@ -438,7 +438,7 @@ impl Drop for ViewerGuard {
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex as StdMutex;
-    use std::task::{Context, Poll, Wake, Waker};
+    use std::task::{Context, Wake, Waker};
 
     use bytes::Bytes;
     use protocol_parsers::media::{FrameFlags, TrackId};
