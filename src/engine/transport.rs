@@ -20,6 +20,10 @@ const MAX_IOVECS: usize = 1024;
 /// would show no progress for many seconds; in slices, the byte counters (and the
 /// stall watchdog built on them) move at least every 128 KiB.
 const MAX_WRITE_BYTES: usize = 128 * 1024;
+/// Most bytes handed to the first, direct, writev of a write. A non-blocking send
+/// takes what fits at once and never waits, so the limit above does not apply;
+/// a 150 KB keyframe goes out in one send instead of one plus a queued one.
+const MAX_DIRECT_WRITE_BYTES: usize = 512 * 1024;
 const READ_BUFFER: usize = 64 * 1024;
 /// Reads taken straight from the socket before one goes through the ring (and the
 /// task yields to the others on its core).
@@ -169,13 +173,13 @@ impl Transport {
         // Usually everything fits one writev: the caller's vector is the batch and
         // nothing is allocated; otherwise the rest waits in `pieces`.
         let fits = pieces.len() <= MAX_IOVECS
-            && pieces.iter().map(Bytes::len).sum::<usize>() <= MAX_WRITE_BYTES;
+            && pieces.iter().map(Bytes::len).sum::<usize>() <= MAX_DIRECT_WRITE_BYTES;
         let (mut batch, mut pieces) = if fits {
             (pieces, VecDeque::new())
         } else {
             let mut pending = VecDeque::from(pieces);
             let mut batch = Vec::with_capacity(MAX_IOVECS.min(pending.len()));
-            fill_batch(&mut batch, &mut pending);
+            fill_batch(&mut batch, &mut pending, MAX_DIRECT_WRITE_BYTES);
             (batch, pending)
         };
         // The first batch goes straight to the socket; the engine's write (an
@@ -183,15 +187,26 @@ impl Transport {
         // full. On io_uring a queued send makes its completion wake and poll the
         // task once more before the write counts as done: at 100 push outputs the
         // median output's own latency went from 3.1 to 1.7 ms without it
-        // (BENCHMARKS.md). Later batches of a large write go through the engine,
-        // so the task still yields between them.
+        // (BENCHMARKS.md). The first batch may hold up to 512 KiB (a keyframe
+        // whole: at N = 100 the worst output's p99 went from 9-11 to 5-7 ms on
+        // io_uring); what the socket does not take goes through the engine in
+        // 128 KiB batches, so the task yields between them.
         let mut first = true;
         while !batch.is_empty() {
             let sent_now = std::mem::take(&mut first).then(|| send_now(&self.writer, &batch));
             let mut n = match sent_now {
                 Some(Ok(n)) => n,
                 Some(Err(e)) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
-                _ => {
+                Some(Err(_)) => {
+                    // The socket is full: the rest goes through the engine, in
+                    // slices small enough for the progress counters to move.
+                    for piece in batch.drain(..).rev() {
+                        pieces.push_front(piece);
+                    }
+                    fill_batch(&mut batch, &mut pieces, MAX_WRITE_BYTES);
+                    continue;
+                }
+                None => {
                     let BufResult(result, returned) = self.writer.write_vectored(batch).await;
                     batch = returned;
                     result?
@@ -219,7 +234,7 @@ impl Transport {
                 });
             }
             batch.clear();
-            fill_batch(&mut batch, &mut pieces);
+            fill_batch(&mut batch, &mut pieces, MAX_WRITE_BYTES);
         }
         Ok(())
     }
@@ -334,13 +349,13 @@ fn send_slices(socket: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> 
 
 /// Moves the next writev's worth of `pieces` into `batch`: at most `MAX_IOVECS`
 /// pieces and `MAX_WRITE_BYTES` bytes, slicing a piece that straddles the limit.
-fn fill_batch(batch: &mut Vec<Bytes>, pieces: &mut VecDeque<Bytes>) {
+fn fill_batch(batch: &mut Vec<Bytes>, pieces: &mut VecDeque<Bytes>, limit: usize) {
     let mut bytes = 0;
     while batch.len() < MAX_IOVECS {
         let Some(piece) = pieces.pop_front() else {
             break;
         };
-        let room = MAX_WRITE_BYTES - bytes;
+        let room = limit - bytes;
         if piece.len() > room {
             if room > 0 {
                 batch.push(piece.slice(..room));
@@ -431,6 +446,50 @@ mod tests {
         }
     }
 
+    /// A write that fits in the socket's buffer is one direct send on both engines:
+    /// a 200 KB keyframe no longer leaves its last part to a queued ring write that
+    /// only completes after the task has yielded.
+    #[test]
+    fn a_write_that_fits_the_socket_buffer_completes_without_yielding() {
+        for choice in [
+            crate::engine::EngineChoice::IoUring,
+            crate::engine::EngineChoice::Epoll,
+        ] {
+            let Ok(runtime) = crate::engine::build_runtime(choice) else {
+                panic!("{choice} runtime unavailable");
+            };
+            runtime.block_on(async move {
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+                let mut peer =
+                    std::net::TcpStream::connect(listener.local_addr().expect("address"))
+                        .expect("connect");
+                let (accepted, _) = listener.accept().expect("accept");
+                accepted.set_nonblocking(true).expect("non-blocking");
+                socket2::SockRef::from(&accepted)
+                    .set_send_buffer_size(1 << 20)
+                    .expect("SO_SNDBUF");
+                let stream = TcpStream::from_std(accepted).expect("adopt");
+                let mut transport = Transport::new(stream, None);
+                const SIZE: usize = 200_000;
+                let written = AtomicU64::new(0);
+                let mut write =
+                    std::pin::pin!(transport.write(vec![Bytes::from(vec![5u8; SIZE])], &written));
+                let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+                assert!(
+                    matches!(first, Poll::Ready(Ok(()))),
+                    "{choice}: the write yielded or failed: {first:?}"
+                );
+                assert_eq!(written.load(Ordering::Relaxed), SIZE as u64);
+                peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                    .expect("timeout");
+                let mut received = vec![0u8; SIZE];
+                peer.read_exact(&mut received)
+                    .expect("the peer gets every byte");
+                assert!(received.iter().all(|&b| b == 5));
+            });
+        }
+    }
+
     /// A peer that always has more bytes waiting still lets the core's other tasks
     /// run: after `MAX_DIRECT_READS` direct reads the next goes through the ring.
     #[test]
@@ -481,7 +540,7 @@ mod tests {
         let mut batch = Vec::new();
         while !pieces.is_empty() {
             batch.clear();
-            fill_batch(&mut batch, &mut pieces);
+            fill_batch(&mut batch, &mut pieces, MAX_WRITE_BYTES);
             assert!(!batch.is_empty());
             assert!(batch.len() <= MAX_IOVECS);
             assert!(batch.iter().map(Bytes::len).sum::<usize>() <= MAX_WRITE_BYTES);
