@@ -374,6 +374,17 @@ fn fill_batch(batch: &mut Vec<Bytes>, pieces: &mut VecDeque<Bytes>, limit: usize
 mod tests {
     use super::*;
 
+    /// A loopback connection: the peer's plain socket and our end, adopted by the
+    /// current runtime.
+    fn connected_pair() -> (std::net::TcpStream, TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let peer =
+            std::net::TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
+        let (accepted, _) = listener.accept().expect("accept");
+        accepted.set_nonblocking(true).expect("non-blocking");
+        (peer, TcpStream::from_std(accepted).expect("adopt"))
+    }
+
     /// Bytes queued in a socket's receive buffer (FIONREAD).
     fn bytes_waiting(socket: &TcpStream) -> usize {
         use std::os::fd::AsRawFd;
@@ -421,12 +432,7 @@ mod tests {
                 panic!("{choice} runtime unavailable");
             };
             runtime.block_on(async move {
-                let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-                let address = listener.local_addr().expect("address");
-                let mut peer = std::net::TcpStream::connect(address).expect("connect");
-                let (accepted, _) = listener.accept().expect("accept");
-                accepted.set_nonblocking(true).expect("non-blocking");
-                let stream = TcpStream::from_std(accepted).expect("adopt");
+                let (mut peer, stream) = connected_pair();
                 let mut transport = Transport::new(stream, None);
                 for piece in 0..4u8 {
                     peer.write_all(&[piece; 1000]).expect("write");
@@ -459,16 +465,10 @@ mod tests {
                 panic!("{choice} runtime unavailable");
             };
             runtime.block_on(async move {
-                let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-                let mut peer =
-                    std::net::TcpStream::connect(listener.local_addr().expect("address"))
-                        .expect("connect");
-                let (accepted, _) = listener.accept().expect("accept");
-                accepted.set_nonblocking(true).expect("non-blocking");
-                socket2::SockRef::from(&accepted)
+                let (mut peer, stream) = connected_pair();
+                socket2::SockRef::from(&stream)
                     .set_send_buffer_size(1 << 20)
                     .expect("SO_SNDBUF");
-                let stream = TcpStream::from_std(accepted).expect("adopt");
                 let mut transport = Transport::new(stream, None);
                 const SIZE: usize = 200_000;
                 let written = AtomicU64::new(0);
@@ -498,12 +498,7 @@ mod tests {
             panic!("io_uring runtime unavailable");
         };
         runtime.block_on(async move {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            let mut peer = std::net::TcpStream::connect(listener.local_addr().expect("address"))
-                .expect("connect");
-            let (accepted, _) = listener.accept().expect("accept");
-            accepted.set_nonblocking(true).expect("non-blocking");
-            let stream = TcpStream::from_std(accepted).expect("adopt");
+            let (mut peer, stream) = connected_pair();
             // 100-byte reads of 20 pieces' worth: more direct reads than one streak.
             let mut transport = Transport::with_read_buffer(stream, None, 100);
             let total = 100 * (usize::from(MAX_DIRECT_READS) + 4);
