@@ -544,16 +544,17 @@ pub fn publish_with(media: &Path, url: &str, input_args: &[&str]) -> Child {
 
 /// `ffmpeg -re -i CLIP -c copy -f mpegts OUTPUT`, its stdout piped.
 pub fn publish_mpegts(media: &Path, output: &str) -> Child {
+    publish_mpegts_with(media, output, &[])
+}
+
+/// `publish_mpegts` with extra input options (`-stream_loop -1` for a publisher
+/// that must outlast a test whose length depends on the machine's load).
+pub fn publish_mpegts_with(media: &Path, output: &str, input_options: &[&str]) -> Child {
     require("ffmpeg");
     Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-re",
-            "-i",
-        ])
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args(input_options)
+        .arg("-i")
         .arg(media)
         .args(["-c", "copy", "-f", "mpegts", output])
         .stdout(Stdio::piped())
