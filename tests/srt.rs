@@ -502,9 +502,10 @@ fn garbage_and_a_handshake_flood_leave_a_live_stream_alone() {
     assert_eq!(
         connections.len(),
         1,
-        "{srt}\npublisher exited: {:?}, {:.1} s after the flood began",
+        "{srt}\npublisher exited: {:?}, {:.1} s after the flood began; SRT log:\n{}",
         publisher.try_wait(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        server.log.lines_with(&["srt"]).join("\n")
     );
     assert_eq!(connections[0]["stream"], "main");
     assert_eq!(connections[0]["role"], "publish");

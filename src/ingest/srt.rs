@@ -35,10 +35,11 @@ const RECEIVE_BUFFER: usize = 2048;
 const MAX_CONNECTIONS: usize = 4096;
 /// How often timers are checked: the ACK period.
 const TICK: Duration = Duration::from_millis(10);
-/// How often a core posts to the admin server's board: every so many ticks while
-/// it has connections, and that long after a refusal while it has none.
+/// How often a core posts to the admin server's board: this often (by the clock,
+/// not by ticks, which slip under load) while it has connections, at the first
+/// tick after its first connection arrives, and this long after a refusal while it
+/// has none.
 const REPORT_PERIOD: Duration = Duration::from_secs(1);
-const TICKS_PER_REPORT: u32 = (REPORT_PERIOD.as_millis() / TICK.as_millis()) as u32;
 
 pub(crate) enum Role {
     Publishing {
@@ -119,13 +120,15 @@ pub async fn run(
 }
 
 async fn timers(worker: Rc<SrtWorker>) {
-    let mut ticks = 0u32;
+    // When the board last heard of this core's connections; `None` when it has not
+    // since the core was idle, so a new connection shows at the next tick.
+    let mut reported_at: Option<Instant> = None;
     loop {
         // With no connection there is nothing to time: sleep until a peer arrives,
         // instead of waking the core 100 times a second. Refusals counted
         // meanwhile are posted within a second (one wake for a whole scan).
         if worker.peers.borrow().is_empty() {
-            ticks = 0;
+            reported_at = None;
             if worker.refusal_pending.get() {
                 // Only a new peer nudges while a refusal is pending.
                 let report_due = pin!(compio::time::sleep(REPORT_PERIOD));
@@ -144,9 +147,8 @@ async fn timers(worker: Rc<SrtWorker>) {
         }
         compio::time::sleep(TICK).await;
         let now = Instant::now();
-        ticks += 1;
-        if ticks == TICKS_PER_REPORT {
-            ticks = 0;
+        if reported_at.is_none_or(|at| now.duration_since(at) >= REPORT_PERIOD) {
+            reported_at = Some(now);
             worker.report();
         }
         let due: Vec<(u32, Rc<RefCell<Peer>>)> = worker

@@ -1,8 +1,9 @@
 //! Where SRT cores post their counters for the admin server.
 //!
 //! A connection's counters live in its `Connection`, on the core that serves it
-//! (one writer, no atomics on the packet path). Once a second each core with
-//! connections copies them here, with what it refused; a core without any posts
+//! (one writer, no atomics on the packet path). Each core with connections copies
+//! them here, with what it refused, at the first tick after its first connection
+//! arrives and then once a second (by the clock); a core without any posts
 //! when its last connection goes and within a second of refusing something, and
 //! otherwise sleeps. The admin thread reads the board. A connection that ended is
 //! gone from its core's next report.
