@@ -39,7 +39,12 @@ fn record_rtmp(server: &Manifold, name: &str, path: &Path) -> Child {
 
 /// ffmpeg as a libsrt caller publishing the clip.
 fn publish_srt_ffmpeg(media: &Path, url: &str) -> Child {
-    common::publish_mpegts(media, &format!("{url}&pkt_size=1316"))
+    publish_srt_ffmpeg_with(media, url, &[])
+}
+
+/// `publish_srt_ffmpeg` with extra input options (`-stream_loop -1`).
+fn publish_srt_ffmpeg_with(media: &Path, url: &str, input_options: &[&str]) -> Child {
+    common::publish_mpegts_with(media, &format!("{url}&pkt_size=1316"), input_options)
 }
 
 /// ffmpeg muxes the clip to MPEG-TS at real time into srt-live-transmit's stdin.
@@ -448,9 +453,9 @@ fn garbage_and_a_handshake_flood_leave_a_live_stream_alone() {
     // Looped: under a loaded CI machine the flood and the waits below can outlast
     // the clip, and a publisher that simply finished would look like one the
     // flood had cut off.
-    let mut publisher = common::publish_mpegts_with(
+    let mut publisher = publish_srt_ffmpeg_with(
         &common::test_media(40),
-        &format!("{}&pkt_size=1316", server.srt_url("publish:live/K", "")),
+        &server.srt_url("publish:live/K", ""),
         &["-stream_loop", "-1"],
     );
     server

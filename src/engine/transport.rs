@@ -385,6 +385,33 @@ mod tests {
         (peer, TcpStream::from_std(accepted).expect("adopt"))
     }
 
+    /// Runs `test` on a fresh runtime of `choice`.
+    fn on_engine<F: Future<Output = ()>>(choice: crate::engine::EngineChoice, test: F) {
+        let Ok(runtime) = crate::engine::build_runtime(choice) else {
+            panic!("{choice} runtime unavailable");
+        };
+        runtime.block_on(test);
+    }
+
+    /// Runs `test` on io_uring and on epoll.
+    fn on_both_engines<F: Future<Output = ()>>(test: impl Fn(crate::engine::EngineChoice) -> F) {
+        for choice in [
+            crate::engine::EngineChoice::IoUring,
+            crate::engine::EngineChoice::Epoll,
+        ] {
+            on_engine(choice, test(choice));
+        }
+    }
+
+    /// Waits until the loopback has delivered `count` bytes to the transport's socket.
+    fn wait_for_bytes(transport: &Transport, count: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while bytes_waiting(&transport.writer) < count {
+            assert!(std::time::Instant::now() < deadline, "bytes never arrived");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     /// Bytes queued in a socket's receive buffer (FIONREAD).
     fn bytes_waiting(socket: &TcpStream) -> usize {
         use std::os::fd::AsRawFd;
@@ -424,32 +451,20 @@ mod tests {
     /// trip through the ring; a burst arriving in pieces is read without yielding.
     #[test]
     fn io_uring_reads_waiting_bytes_without_yielding() {
-        for choice in [
-            crate::engine::EngineChoice::IoUring,
-            crate::engine::EngineChoice::Epoll,
-        ] {
-            let Ok(runtime) = crate::engine::build_runtime(choice) else {
-                panic!("{choice} runtime unavailable");
-            };
-            runtime.block_on(async move {
-                let (mut peer, stream) = connected_pair();
-                let mut transport = Transport::new(stream, None);
-                for piece in 0..4u8 {
-                    peer.write_all(&[piece; 1000]).expect("write");
-                }
-                // Let the loopback deliver all four pieces before the first read.
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-                while bytes_waiting(&transport.writer) < 4000 {
-                    assert!(std::time::Instant::now() < deadline, "bytes never arrived");
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                }
-                let yields = read_counting_yields(&mut transport, 4000).await;
-                assert_eq!(
-                    yields, 0,
-                    "{choice}: yielded reading bytes that were already there"
-                );
-            });
-        }
+        on_both_engines(|choice| async move {
+            let (mut peer, stream) = connected_pair();
+            let mut transport = Transport::new(stream, None);
+            for piece in 0..4u8 {
+                peer.write_all(&[piece; 1000]).expect("write");
+            }
+            // Let the loopback deliver all four pieces before the first read.
+            wait_for_bytes(&transport, 4000);
+            let yields = read_counting_yields(&mut transport, 4000).await;
+            assert_eq!(
+                yields, 0,
+                "{choice}: yielded reading bytes that were already there"
+            );
+        });
     }
 
     /// A write that fits in the socket's buffer is one direct send on both engines:
@@ -457,57 +472,42 @@ mod tests {
     /// only completes after the task has yielded.
     #[test]
     fn a_write_that_fits_the_socket_buffer_completes_without_yielding() {
-        for choice in [
-            crate::engine::EngineChoice::IoUring,
-            crate::engine::EngineChoice::Epoll,
-        ] {
-            let Ok(runtime) = crate::engine::build_runtime(choice) else {
-                panic!("{choice} runtime unavailable");
-            };
-            runtime.block_on(async move {
-                let (mut peer, stream) = connected_pair();
-                socket2::SockRef::from(&stream)
-                    .set_send_buffer_size(1 << 20)
-                    .expect("SO_SNDBUF");
-                let mut transport = Transport::new(stream, None);
-                const SIZE: usize = 200_000;
-                let written = AtomicU64::new(0);
-                let mut write =
-                    std::pin::pin!(transport.write(vec![Bytes::from(vec![5u8; SIZE])], &written));
-                let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
-                assert!(
-                    matches!(first, Poll::Ready(Ok(()))),
-                    "{choice}: the write yielded or failed: {first:?}"
-                );
-                assert_eq!(written.load(Ordering::Relaxed), SIZE as u64);
-                peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-                    .expect("timeout");
-                let mut received = vec![0u8; SIZE];
-                peer.read_exact(&mut received)
-                    .expect("the peer gets every byte");
-                assert!(received.iter().all(|&b| b == 5));
-            });
-        }
+        on_both_engines(|choice| async move {
+            let (mut peer, stream) = connected_pair();
+            socket2::SockRef::from(&stream)
+                .set_send_buffer_size(1 << 20)
+                .expect("SO_SNDBUF");
+            let mut transport = Transport::new(stream, None);
+            const SIZE: usize = 200_000;
+            let written = AtomicU64::new(0);
+            let mut write =
+                std::pin::pin!(transport.write(vec![Bytes::from(vec![5u8; SIZE])], &written));
+            let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+            assert!(
+                matches!(first, Poll::Ready(Ok(()))),
+                "{choice}: the write yielded or failed: {first:?}"
+            );
+            assert_eq!(written.load(Ordering::Relaxed), SIZE as u64);
+            peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .expect("timeout");
+            let mut received = vec![0u8; SIZE];
+            peer.read_exact(&mut received)
+                .expect("the peer gets every byte");
+            assert!(received.iter().all(|&b| b == 5));
+        });
     }
 
     /// A peer that always has more bytes waiting still lets the core's other tasks
     /// run: after `MAX_DIRECT_READS` direct reads the next goes through the ring.
     #[test]
     fn io_uring_direct_reads_yield_after_a_streak() {
-        let Ok(runtime) = crate::engine::build_runtime(crate::engine::EngineChoice::IoUring) else {
-            panic!("io_uring runtime unavailable");
-        };
-        runtime.block_on(async move {
+        on_engine(crate::engine::EngineChoice::IoUring, async move {
             let (mut peer, stream) = connected_pair();
             // 100-byte reads of 20 pieces' worth: more direct reads than one streak.
             let mut transport = Transport::with_read_buffer(stream, None, 100);
             let total = 100 * (usize::from(MAX_DIRECT_READS) + 4);
             peer.write_all(&vec![7u8; total]).expect("write");
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-            while bytes_waiting(&transport.writer) < total {
-                assert!(std::time::Instant::now() < deadline, "bytes never arrived");
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
+            wait_for_bytes(&transport, total);
             let yields = read_counting_yields(&mut transport, total).await;
             assert_eq!(yields, 1, "one trip through the ring per streak");
         });
