@@ -89,21 +89,41 @@ fn main() {
     if modes.iter().any(|m| m == "throughput") {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for round in 1..=rounds {
-            let a = manifold_throughput(&settings, &tracks, &frames, video_frames);
-            let b = ffmpeg_throughput(&settings, &clip, video_frames, round == 1);
+            // The order alternates (Manifold first, then ffmpeg first, ...): the
+            // machine's speed drifts over minutes, and a fixed order would hand
+            // the drift to whichever program always runs second.
+            let manifold_first = round % 2 == 1;
+            let run_ffmpeg = || ffmpeg_throughput(&settings, &clip, video_frames, round == 1);
+            let (a, b) = if manifold_first {
+                let a = manifold_throughput(&settings, &tracks, &frames, video_frames);
+                (a, run_ffmpeg())
+            } else {
+                let b = run_ffmpeg();
+                (
+                    manifold_throughput(&settings, &tracks, &frames, video_frames),
+                    b,
+                )
+            };
             println!(
-                "round {round}: manifold {:.1} fps ({:.1} CPU s), ffmpeg {:.1} fps ({:.1} CPU s)",
-                a.0, a.1, b.0, b.1
+                "round {round} ({} first): manifold {:.1} fps ({:.1} CPU s), ffmpeg {:.1} fps ({:.1} CPU s): {:.2}x",
+                if manifold_first { "manifold" } else { "ffmpeg" },
+                a.0,
+                a.1,
+                b.0,
+                b.1,
+                a.0 / b.0
             );
             ours.push(a);
             theirs.push(b);
         }
         let (fps_a, cpu_a) = medians(&ours);
         let (fps_b, cpu_b) = medians(&theirs);
+        let paired: Vec<f64> = ours.iter().zip(&theirs).map(|(a, b)| a.0 / b.0).collect();
         println!(
-            "throughput (median of {rounds}): manifold {fps_a:.1} fps ({cpu_a:.1} CPU s), ffmpeg {fps_b:.1} fps ({cpu_b:.1} CPU s): ratio {:.2}x fps, {:.2}x CPU per frame",
+            "throughput (median of {rounds}): manifold {fps_a:.1} fps ({cpu_a:.1} CPU s), ffmpeg {fps_b:.1} fps ({cpu_b:.1} CPU s): ratio {:.2}x fps, {:.2}x CPU per frame; median of the rounds' ratios {:.2}x",
             fps_a / fps_b,
-            cpu_a / cpu_b
+            cpu_a / cpu_b,
+            median(paired)
         );
     }
     if modes.iter().any(|m| m == "latency") {
@@ -111,12 +131,13 @@ fn main() {
     }
 }
 
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 /// Median fps and median CPU seconds of some runs.
 fn medians(runs: &[(f64, f64)]) -> (f64, f64) {
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-    };
     (
         median(runs.iter().map(|r| r.0).collect()),
         median(runs.iter().map(|r| r.1).collect()),
