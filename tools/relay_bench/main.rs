@@ -74,8 +74,26 @@ const AVCC_1080P: &[u8] = &[
 /// AAC-LC 48 kHz stereo.
 const ASC_48K: &[u8] = &[0x11, 0x90];
 
+const USAGE: &str = "usage: relay-bench [--outputs N,N,...] [--seconds S] \
+[--relays manifold-io_uring,manifold-epoll,nginx,manifold-io_uring+hls] \
+[--sinks normal|batch|idle|epoll] [--workers N]";
+
+/// Every flag takes a value; anything else (a typo, `--help`) prints the usage
+/// instead of starting a run of several minutes with the defaults.
+fn check_arguments(args: &[String]) {
+    const FLAGS: [&str; 5] = ["--outputs", "--seconds", "--relays", "--sinks", "--workers"];
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        if !FLAGS.contains(&flag.as_str()) || rest.next().is_none() {
+            eprintln!("{USAGE}");
+            std::process::exit(if flag == "--help" || flag == "-h" { 0 } else { 2 });
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    check_arguments(&args);
     let arg = |name: &str| {
         args.iter()
             .position(|a| a == name)
