@@ -86,7 +86,8 @@ fn check_arguments(args: &[String]) {
     while let Some(flag) = rest.next() {
         if !FLAGS.contains(&flag.as_str()) || rest.next().is_none() {
             eprintln!("{USAGE}");
-            std::process::exit(if flag == "--help" || flag == "-h" { 0 } else { 2 });
+            let asked_for_help = flag == "--help" || flag == "-h";
+            std::process::exit(if asked_for_help { 0 } else { 2 });
         }
     }
 }
