@@ -29,6 +29,7 @@
 //! Manifold runs with `hls.enabled = false`, as nginx-rtmp runs without `hls on`;
 //! `manifold-io_uring+hls` (or `-epoll+hls`) also segments the stream for HLS/DASH.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -78,29 +79,32 @@ const USAGE: &str = "usage: relay-bench [--outputs N,N,...] [--seconds S] \
 [--relays manifold-io_uring,manifold-epoll,nginx,manifold-io_uring+hls] \
 [--sinks normal|batch|idle|epoll] [--workers N]";
 
-/// Every flag takes a value; anything else (a typo, `--help`) prints the usage
-/// instead of starting a run of several minutes with the defaults.
-fn check_arguments(args: &[String]) {
-    const FLAGS: [&str; 5] = ["--outputs", "--seconds", "--relays", "--sinks", "--workers"];
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        if !FLAGS.contains(&flag.as_str()) || rest.next().is_none() {
-            eprintln!("{USAGE}");
-            let asked_for_help = flag == "--help" || flag == "-h";
-            std::process::exit(if asked_for_help { 0 } else { 2 });
+/// The command line as flag → value. Every flag takes a value; `--help` or a
+/// dangling flag prints the usage instead of starting a run of several minutes
+/// with the defaults (an unknown flag is caught once `main` has read the known ones).
+fn flag_values() -> HashMap<String, String> {
+    let mut values = HashMap::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let asked_for_help = flag == "--help" || flag == "-h";
+        match args.next() {
+            Some(value) if !asked_for_help => {
+                values.insert(flag, value);
+            }
+            _ => usage_exit(asked_for_help),
         }
     }
+    values
+}
+
+fn usage_exit(asked_for_help: bool) -> ! {
+    eprintln!("{USAGE}");
+    std::process::exit(if asked_for_help { 0 } else { 2 });
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    check_arguments(&args);
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let mut flags = flag_values();
+    let mut arg = |name: &str| flags.remove(name);
     let outputs: Vec<usize> = arg("--outputs")
         .unwrap_or_else(|| "1,10,100,500".into())
         .split(',')
@@ -126,6 +130,9 @@ fn main() {
         .split(',')
         .map(str::to_owned)
         .collect();
+    if !flags.is_empty() {
+        usage_exit(false);
+    }
     let manifold = std::env::current_exe()
         .expect("own path")
         .with_file_name("manifold");
@@ -772,8 +779,7 @@ impl EpollSinks {
 
     fn run(&self, context: &SinkContext, stop: &AtomicBool) {
         use std::os::fd::AsRawFd;
-        let mut connections: std::collections::HashMap<i32, (TcpStream, SinkConnection)> =
-            std::collections::HashMap::new();
+        let mut connections: HashMap<i32, (TcpStream, SinkConnection)> = HashMap::new();
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
         let mut buf = vec![0u8; 256 * 1024];
         while !stop.load(Ordering::Relaxed) {
