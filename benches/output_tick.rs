@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use protocol_parsers::rtmp::chunk::ChunkEncoder;
-use protocol_parsers::rtmp::message::MessageType;
+use protocol_parsers::rtmp::message::{MessageType, csid};
 
 const VIDEO_BYTES: usize = 17_000;
 const AUDIO_BYTES: usize = 340;
@@ -24,9 +24,23 @@ fn output_tick(c: &mut Criterion) {
     let mut tick = |encoder: &mut ChunkEncoder, pieces: &mut Vec<Bytes>| {
         timestamp = timestamp.wrapping_add(33);
         let audio_payload = [audio_header.clone(), audio.clone()];
-        encoder.write_message(4, timestamp, MessageType::AUDIO, 1, &audio_payload, pieces);
+        encoder.write_message(
+            csid::AUDIO,
+            timestamp,
+            MessageType::AUDIO,
+            1,
+            &audio_payload,
+            pieces,
+        );
         let video_payload = [video_header.clone(), video.clone()];
-        encoder.write_message(6, timestamp, MessageType::VIDEO, 1, &video_payload, pieces);
+        encoder.write_message(
+            csid::VIDEO,
+            timestamp,
+            MessageType::VIDEO,
+            1,
+            &video_payload,
+            pieces,
+        );
     };
     let mut reused = Vec::new();
     tick(&mut encoder, &mut reused);
