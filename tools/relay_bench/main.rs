@@ -26,8 +26,13 @@
 //! only when it is waiting, where a thread per sink is woken by every send (and on
 //! loopback that wake-up runs inside the relay's send and counts as its CPU).
 //! Default: normal (a thread per sink).
+//! `--relays floor` adds the least any relay could spend here (`floor.rs`): one
+//! thread that encodes each burst once and writes it to every destination;
+//! `floor-io_uring` submits those writes as one io_uring batch.
 //! Manifold runs with `hls.enabled = false`, as nginx-rtmp runs without `hls on`;
 //! `manifold-io_uring+hls` (or `-epoll+hls`) also segments the stream for HLS/DASH.
+
+mod floor;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -76,7 +81,7 @@ const AVCC_1080P: &[u8] = &[
 const ASC_48K: &[u8] = &[0x11, 0x90];
 
 const USAGE: &str = "usage: relay-bench [--outputs N,N,...] [--seconds S] \
-[--relays manifold-io_uring,manifold-epoll,nginx,manifold-io_uring+hls] \
+[--relays manifold-io_uring,manifold-epoll,nginx,manifold-io_uring+hls,floor,floor-io_uring] \
 [--sinks normal|batch|idle|epoll] [--workers N]";
 
 /// The command line as flag → value. Every flag takes a value; `--help` or a
@@ -103,6 +108,10 @@ fn usage_exit(asked_for_help: bool) -> ! {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(floor::SUBCOMMAND) {
+        floor::main(&args[1..]);
+    }
     let mut flags = flag_values();
     let mut arg = |name: &str| flags.remove(name);
     let outputs: Vec<usize> = arg("--outputs")
@@ -467,9 +476,24 @@ fn start_relay(
             .spawn()
             .expect("start manifold");
     }
+    if let Some(sends) = relay.strip_prefix("floor") {
+        let sends = match sends {
+            "" => "writev",
+            "-io_uring" => "io_uring",
+            _ => panic!("the floor relays are floor and floor-io_uring"),
+        };
+        return Command::new(std::env::current_exe().expect("own path"))
+            .arg(floor::SUBCOMMAND)
+            .arg(sends)
+            .args([ingest.to_string(), sink.to_string(), n.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the floor relay");
+    }
     assert_eq!(
         relay, "nginx",
-        "relays are manifold-io_uring, manifold-epoll (each optionally +hls), nginx"
+        "relays are manifold-io_uring, manifold-epoll (each optionally +hls), nginx, floor, floor-io_uring"
     );
     let d = dir.display();
     let mut pushes = String::new();
@@ -504,30 +528,38 @@ fn write_transmits<S: Session>(session: &mut S, socket: &mut TcpStream) -> std::
     Ok(())
 }
 
-fn publish(port: u16, clock: Arc<Clock>, total_frames: u64, stop: Arc<AtomicBool>) {
-    let mut socket = TcpStream::connect(("127.0.0.1", port)).expect("connect to relay");
+/// Connects to the RTMP server on `port` and publishes `live/KEY`: returns once the
+/// server has accepted (the publisher to the relay, and the floor's destinations).
+fn publish_to(port: u16, stream_key: &str) -> (TcpStream, ClientSession) {
+    let mut socket = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     socket.set_nodelay(true).expect("nodelay");
     let config = ClientConfig {
         app: "live".into(),
         tc_url: format!("rtmp://127.0.0.1:{port}/live"),
-        stream_key: "K".into(),
+        stream_key: stream_key.into(),
     };
     let mut session = ClientSession::new(Instant::now(), [1; 1528], config, Limits::default());
     write_transmits(&mut session, &mut socket).expect("handshake");
-    let mut buf = vec![0u8; 65536];
+    let mut buf = vec![0u8; 16 * 1024];
     while !session.is_live() {
-        let n = socket.read(&mut buf).expect("read from relay");
-        assert!(n > 0, "relay closed during publish setup");
+        let n = socket.read(&mut buf).expect("read during publish setup");
+        assert!(n > 0, "server on {port} closed during publish setup");
         session
             .handle_input(Instant::now(), Bytes::copy_from_slice(&buf[..n]))
             .expect("rtmp");
         write_transmits(&mut session, &mut socket).expect("write");
         while let Some(event) = session.poll_event() {
             if let ClientEvent::Rejected { reason } = event {
-                panic!("relay refused the publish: {reason}");
+                panic!("server on {port} refused the publish: {reason}");
             }
         }
     }
+    (socket, session)
+}
+
+fn publish(port: u16, clock: Arc<Clock>, total_frames: u64, stop: Arc<AtomicBool>) {
+    let (mut socket, mut session) = publish_to(port, "K");
+    let mut buf = vec![0u8; 65536];
     // Drain whatever the relay sends (acks, pings) so it never blocks on us.
     let mut reader = socket.try_clone().expect("clone");
     std::thread::spawn(move || while matches!(reader.read(&mut buf), Ok(n) if n > 0) {});
