@@ -165,7 +165,8 @@ fn relay(
 
 /// One submission of one `SENDMSG` per destination (per ring's worth of them), all
 /// sharing one message header over the same bytes, then waits for every completion.
-/// A destination that took only part of the burst gets the rest with blocking writes.
+/// A destination that took only part of the burst gets the rest with blocking writes;
+/// a failed send counts as done (that sink's missing frames show as dropped).
 fn send_batched(ring: &mut IoUring, destinations: &mut [TcpStream], pieces: &[Bytes]) {
     let iovecs: Vec<libc::iovec> = pieces
         .iter()
@@ -212,11 +213,7 @@ fn send_batched(ring: &mut IoUring, destinations: &mut [TcpStream], pieces: &[By
         }
     }
     for (index, sent) in short {
-        let mut rest: Vec<u8> = Vec::with_capacity(total - sent);
-        for piece in pieces {
-            rest.extend_from_slice(piece);
-        }
-        let _ = destinations[index].write_all(&rest[sent..]);
+        write_rest(&mut destinations[index], pieces, sent);
     }
 }
 
@@ -224,9 +221,14 @@ fn send_batched(ring: &mut IoUring, destinations: &mut [TcpStream], pieces: &[By
 /// sink falls behind); the rest, if any, piece by piece.
 fn write_all_vectored(socket: &mut TcpStream, pieces: &[Bytes]) {
     let slices: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(p)).collect();
-    let Ok(mut written) = socket.write_vectored(&slices) else {
-        return;
-    };
+    if let Ok(written) = socket.write_vectored(&slices) {
+        write_rest(socket, pieces, written);
+    }
+}
+
+/// Writes what follows the first `written` bytes of the burst, blocking. A failed
+/// write is left alone: that sink's missing frames show as dropped.
+fn write_rest(socket: &mut TcpStream, pieces: &[Bytes], mut written: usize) {
     for piece in pieces {
         if written >= piece.len() {
             written -= piece.len();

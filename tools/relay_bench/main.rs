@@ -87,9 +87,9 @@ const USAGE: &str = "usage: relay-bench [--outputs N,N,...] [--seconds S] \
 /// The command line as flag → value. Every flag takes a value; `--help` or a
 /// dangling flag prints the usage instead of starting a run of several minutes
 /// with the defaults (an unknown flag is caught once `main` has read the known ones).
-fn flag_values() -> HashMap<String, String> {
+fn flag_values(args: Vec<String>) -> HashMap<String, String> {
     let mut values = HashMap::new();
-    let mut args = std::env::args().skip(1);
+    let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let asked_for_help = flag == "--help" || flag == "-h";
         match args.next() {
@@ -112,7 +112,7 @@ fn main() {
     if args.first().map(String::as_str) == Some(floor::SUBCOMMAND) {
         floor::main(&args[1..]);
     }
-    let mut flags = flag_values();
+    let mut flags = flag_values(args);
     let mut arg = |name: &str| flags.remove(name);
     let outputs: Vec<usize> = arg("--outputs")
         .unwrap_or_else(|| "1,10,100,500".into())
