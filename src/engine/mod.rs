@@ -18,7 +18,7 @@ pub use pump::{Pump, Wake};
 pub use runtime::{EngineChoice, Workers, build_runtime, probe_engine};
 pub use spawner::{Job, JobQueue, Spawner};
 pub use tls::{client_config, server_config};
-pub use transport::Transport;
+pub use transport::{Transport, send_now, skip_written};
 
 /// Random bytes for handshakes and backoff jitter; never used for secrets.
 pub fn handshake_random() -> [u8; 1528] {

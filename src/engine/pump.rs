@@ -114,7 +114,14 @@ impl<S: Session> Pump<S> {
 
     /// Writes everything the session wants to send.
     pub async fn flush(&mut self) -> io::Result<()> {
-        // Usually one transmit: send its pieces as they are, without a new vector.
+        let pieces = self.take_transmit();
+        self.write(pieces).await
+    }
+
+    /// Takes everything the session wants to send, for a caller that writes it
+    /// (with `write`) along with bytes of its own.
+    pub fn take_transmit(&mut self) -> Vec<Bytes> {
+        // Usually one transmit: its pieces as they are, without a new vector.
         let mut pieces = self
             .session
             .poll_transmit()
@@ -124,6 +131,11 @@ impl<S: Session> Pump<S> {
             pieces.extend(transmit.pieces);
         }
         self.drain_events();
+        pieces
+    }
+
+    /// Writes `pieces`, counting them; with none, still writes what TLS has waiting.
+    pub async fn write(&mut self, pieces: Vec<Bytes>) -> io::Result<()> {
         if pieces.is_empty() {
             return self.transport.flush_tls().await;
         }

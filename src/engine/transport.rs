@@ -156,6 +156,16 @@ impl Transport {
         out.map(Some)
     }
 
+    /// A second handle on the socket, for a writer outside this transport (a push
+    /// output's direct path); `None` over TLS, whose records must all come from the
+    /// one rustls connection.
+    pub fn plain_socket(&self) -> Option<io::Result<socket2::Socket>> {
+        if self.tls.is_some() {
+            return None;
+        }
+        Some(socket2::SockRef::from(&self.writer).try_clone())
+    }
+
     /// Writes pieces in order (TLS-encrypts them first when this is a TLS transport).
     /// `written` grows by the bytes put on the wire as each write completes, so a
     /// slow peer's progress shows while a large batch is still draining.
@@ -194,7 +204,7 @@ impl Transport {
         let mut first = true;
         while !batch.is_empty() {
             let sent_now = std::mem::take(&mut first).then(|| send_now(&self.writer, &batch));
-            let mut n = match sent_now {
+            let n = match sent_now {
                 Some(Ok(n)) => n,
                 Some(Err(e)) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
                 Some(Err(_)) => {
@@ -217,23 +227,10 @@ impl Transport {
             }
             written.fetch_add(n as u64, Ordering::Relaxed);
             // Put back what this write did not take, the partly written piece sliced.
-            let mut done = 0;
-            while let Some(piece) = batch.get(done) {
-                if n < piece.len() {
-                    break;
-                }
-                n -= piece.len();
-                done += 1;
+            skip_written(&mut batch, n);
+            for piece in batch.drain(..).rev() {
+                pieces.push_front(piece);
             }
-            let remaining = batch.len() - done;
-            for (k, piece) in batch.drain(done..).rev().enumerate() {
-                pieces.push_front(if k + 1 == remaining {
-                    piece.slice(n..)
-                } else {
-                    piece
-                });
-            }
-            batch.clear();
             fill_batch(&mut batch, &mut pieces, MAX_WRITE_BYTES);
         }
         Ok(())
@@ -320,9 +317,10 @@ fn recv_now(socket: &TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
 /// dozen (chunk headers between payload slices), a 150 KB keyframe about 80.
 const STACK_IOVECS: usize = 128;
 
-/// One non-blocking sendmsg of a batch (at most `MAX_IOVECS` pieces): the bytes the
-/// socket took, or `WouldBlock` when it has no room.
-fn send_now(socket: &TcpStream, pieces: &[Bytes]) -> io::Result<usize> {
+/// One non-blocking sendmsg of a batch (of its first `MAX_IOVECS` pieces): the
+/// bytes the socket took, or `WouldBlock` when it has no room.
+pub fn send_now(socket: &impl std::os::fd::AsFd, pieces: &[Bytes]) -> io::Result<usize> {
+    let pieces = pieces.get(..MAX_IOVECS).unwrap_or(pieces);
     if pieces.len() > STACK_IOVECS {
         let slices: Vec<IoSlice<'_>> = pieces.iter().map(|piece| IoSlice::new(piece)).collect();
         return send_slices(socket, &slices);
@@ -336,7 +334,7 @@ fn send_now(socket: &TcpStream, pieces: &[Bytes]) -> io::Result<usize> {
     send_slices(socket, slices.get(..pieces.len()).unwrap_or_default())
 }
 
-fn send_slices(socket: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+fn send_slices(socket: &impl std::os::fd::AsFd, slices: &[IoSlice<'_>]) -> io::Result<usize> {
     loop {
         match socket2::SockRef::from(socket)
             .send_vectored_with_flags(slices, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
@@ -345,6 +343,20 @@ fn send_slices(socket: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> 
             result => return result,
         }
     }
+}
+
+/// Drops the first `written` bytes of `pieces`, slicing the piece they end in.
+pub fn skip_written(pieces: &mut Vec<Bytes>, mut written: usize) {
+    let mut done = 0;
+    while let Some(piece) = pieces.get_mut(done) {
+        if written < piece.len() {
+            *piece = piece.slice(written..);
+            break;
+        }
+        written -= piece.len();
+        done += 1;
+    }
+    pieces.drain(..done);
 }
 
 /// Moves the next writev's worth of `pieces` into `batch`: at most `MAX_IOVECS`
@@ -511,6 +523,24 @@ mod tests {
             let yields = read_counting_yields(&mut transport, total).await;
             assert_eq!(yields, 1, "one trip through the ring per streak");
         });
+    }
+
+    #[test]
+    fn skipping_written_bytes_slices_the_piece_they_end_in() {
+        let mut pieces = vec![
+            Bytes::from_static(b"abc"),
+            Bytes::from_static(b"defg"),
+            Bytes::from_static(b"h"),
+        ];
+        skip_written(&mut pieces, 5);
+        assert_eq!(
+            pieces,
+            [Bytes::from_static(b"fg"), Bytes::from_static(b"h")]
+        );
+        skip_written(&mut pieces, 2);
+        assert_eq!(pieces, [Bytes::from_static(b"h")]);
+        skip_written(&mut pieces, 1);
+        assert!(pieces.is_empty());
     }
 
     #[test]

@@ -81,6 +81,12 @@ pub async fn serve(
         }
         let events: Vec<ServerEvent> = pump.take_events().collect();
         let mut close = None;
+        // One read's messages reach each caught-up output in one write.
+        let publishing = match &role {
+            Role::Publishing(guard) => Some(Arc::clone(guard.stream())),
+            _ => None,
+        };
+        let burst = publishing.as_deref().map(Stream::burst);
         for event in events {
             if let Some(reason) =
                 handle_event(event, &mut role, &mut pump.session, &ctx, peer, protocol)
@@ -88,6 +94,7 @@ pub async fn serve(
                 close = Some(reason);
             }
         }
+        drop(burst);
         if let Err(e) = pump.flush().await {
             break format!("write failed: {e}");
         }

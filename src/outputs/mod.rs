@@ -1,6 +1,7 @@
 //! Everything that consumes a stream: RTMP/RTMPS push to platforms, RTMP play.
 
 mod control;
+mod direct_push;
 pub mod forwarder;
 pub mod http;
 pub mod http_stats;

@@ -5,6 +5,7 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -14,11 +15,12 @@ use protocol_parsers::rtmp::{ClientConfig, ClientEvent, ClientSession};
 use futures_util::future::{Either, select};
 
 use super::control::{Command, OutputControl};
-use super::forwarder::{Forwarded, Forwarder};
+use super::direct_push::PushMedia;
+use super::forwarder::Forwarded;
 use super::{OutputState, OutputStats, PushTarget};
 use crate::engine::{Pump, Transport, Wake, handshake_random};
 use crate::server::ServerContext;
-use crate::stream::{Stream, StreamItem, Subscriber};
+use crate::stream::{DirectSink, Stream, Subscriber};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A destination that accepts no bytes for this long is treated as dead.
@@ -55,6 +57,9 @@ struct Subscription<'a> {
 impl Drop for Subscription<'_> {
     fn drop(&mut self) {
         self.stream.unsubscribe(&self.subscriber);
+        // Lets the second handle on the socket go, and no direct write can
+        // follow the session's last messages.
+        self.subscriber.clear_direct_sink();
         self.stats.detach();
     }
 }
@@ -244,16 +249,29 @@ impl PushOutput {
         }
     }
 
-    /// Forwards the stream until it ends.
+    /// Forwards the stream until it ends. While the output is caught up the
+    /// publisher writes the media straight to the destination (`PushMedia`); this
+    /// task writes whatever that left, what was queued while it could not, and the
+    /// session's own messages.
     async fn forward(
         &self,
         pump: &mut Pump<ClientSession>,
         subscriber: &Arc<crate::stream::Subscriber>,
     ) -> Result<Ended, String> {
-        let mut forwarder = Forwarder::default();
+        let writer = pump
+            .session
+            .media_writer()
+            .ok_or("the destination's session is not live")?;
+        let socket = pump
+            .transport
+            .plain_socket()
+            .transpose()
+            .map_err(|e| format!("socket: {e}"))?;
+        let media = Arc::new(PushMedia::new(writer, socket, Arc::clone(&self.stats)));
+        if media.can_write_directly() {
+            subscriber.set_direct_sink(Arc::clone(&media) as Arc<dyn DirectSink>);
+        }
         let mut items = Vec::new();
-        // When each frame of the batch being written reached the stream.
-        let mut sent_at: Vec<Instant> = Vec::new();
         loop {
             items.clear();
             let wake = pump
@@ -266,18 +284,9 @@ impl PushOutput {
                 Wake::Input | Wake::Timer => {}
                 Wake::Other(more) => {
                     ended = !more;
-                    let mut frames = 0;
                     for item in &items {
-                        match (forwarder.forward(item, &mut pump.session), item) {
-                            (Forwarded::Ended, _) => ended = true,
-                            (Forwarded::Sent, StreamItem::Frame(_, arrived)) => {
-                                frames += 1;
-                                sent_at.extend(*arrived);
-                            }
-                            _ => {}
-                        }
+                        ended |= media.encode(item) == Forwarded::Ended;
                     }
-                    self.stats.add(&self.stats.frames, frames);
                 }
             }
             for event in pump.take_events() {
@@ -285,32 +294,43 @@ impl PushOutput {
                     return Err(format!("destination refused: {reason}"));
                 }
             }
+            // From here until `resume_direct` only this task writes: what the media
+            // has waiting (perhaps the rest of a message a direct send began) goes
+            // first, then the session's own messages (acknowledgements, ping replies).
+            subscriber.pause_direct();
+            let (mut pieces, arrivals) = media.take_waiting();
+            pieces.extend(pump.take_transmit());
+            let written = Arc::clone(&pump.bytes_written);
+            write_watched(pump.write(pieces), &written, WRITE_TIMEOUT).await?;
+            let written_at = Instant::now();
+            for arrived in arrivals {
+                self.stats.latency.record(written_at - arrived);
+            }
             if ended {
                 return Ok(Ended::StreamEnded);
             }
-            flush_watched(pump, WRITE_TIMEOUT).await?;
-            let written_at = Instant::now();
-            for arrived in sent_at.drain(..) {
-                self.stats.latency.record(written_at - arrived);
-            }
+            subscriber.resume_direct();
         }
     }
 }
 
-/// Writes what the session has to send. A write the socket takes at once (the
-/// usual case) costs no timer; one that waits on the destination is watched and
-/// fails once it has been under way for `limit` with no byte taken: a destination
-/// that takes bytes slowly is kept (and shows as degraded), one that takes none is
-/// dropped. (A watchdog for the whole session, raced against the forwarding, was
-/// polled on every wake of every output: about 1% of the relay's profile samples
-/// at 100 outputs.)
-async fn flush_watched(pump: &mut Pump<ClientSession>, limit: Duration) -> Result<(), String> {
+/// Runs a write. One the socket takes at once (the usual case) costs no timer; one
+/// that waits on the destination is watched and fails once it has been under way
+/// for `limit` with no byte taken (`written` counts them): a destination that takes
+/// bytes slowly is kept (and shows as degraded), one that takes none is dropped. (A
+/// watchdog for the whole session, raced against the forwarding, was polled on
+/// every wake of every output: about 1% of the relay's profile samples at 100
+/// outputs.)
+async fn write_watched(
+    write: impl Future<Output = io::Result<()>>,
+    written: &AtomicU64,
+    limit: Duration,
+) -> Result<(), String> {
     use std::sync::atomic::Ordering::Relaxed;
-    let written = Arc::clone(&pump.bytes_written);
     let check = Duration::from_secs(1).min(limit);
     let mut last = written.load(Relaxed);
     let mut since = Instant::now();
-    let mut flush = pin!(pump.flush());
+    let mut flush = pin!(write);
     let mut timer = pin!(None);
     poll_fn(|cx| {
         if let Poll::Ready(result) = flush.as_mut().poll(cx) {

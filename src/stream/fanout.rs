@@ -1,5 +1,7 @@
 //! A bounded per-subscriber queue. The publisher never waits: when a subscriber
 //! falls behind, its queued frames are dropped and it resumes at the next keyframe.
+//! A subscriber that is caught up may take items straight from the publisher's
+//! thread instead (`DirectSink`): no queue, no task woken.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -46,7 +48,18 @@ impl Default for QueueLimits {
     }
 }
 
-#[derive(Debug, Default)]
+/// Writes a subscriber's items to its connection from the publisher's thread, while
+/// the subscriber is caught up (nothing queued and nothing of its own being
+/// written); the subscriber's task takes over whenever it is not.
+pub trait DirectSink: Send + Sync {
+    /// Encodes `item` after what the sink has waiting, without writing it.
+    fn encode(&self, item: &StreamItem);
+    /// Writes what waits now, without blocking. True when all of it went out;
+    /// false when some still waits, for the task to write.
+    fn send(&self) -> bool;
+}
+
+#[derive(Default)]
 struct QueueState {
     items: VecDeque<StreamItem>,
     bytes: usize,
@@ -54,6 +67,26 @@ struct QueueState {
     skipping: bool,
     has_video: bool,
     ended: bool,
+    sink: Option<Arc<dyn DirectSink>>,
+    /// Items go straight to `sink` while this holds (see `resume_direct`).
+    direct: bool,
+    /// A delivery left bytes in the sink: the task must write them.
+    sink_waiting: bool,
+    /// Items of the publisher's current burst were encoded into the sink and wait
+    /// for the burst's end (`send_burst`).
+    burst_unsent: bool,
+}
+
+impl std::fmt::Debug for QueueState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueState")
+            .field("items", &self.items.len())
+            .field("bytes", &self.bytes)
+            .field("skipping", &self.skipping)
+            .field("ended", &self.ended)
+            .field("direct", &self.direct)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One subscriber's queue, shared by the publisher (push) and the subscriber (pop).
@@ -88,6 +121,33 @@ impl Subscriber {
 
     /// Called by the publisher side. Never blocks beyond the queue's own lock.
     pub fn push(&self, item: StreamItem) {
+        self.offer(item, false);
+    }
+
+    /// `push` for the publisher's own items: during a burst (the messages of one
+    /// read of the publisher's connection) a direct delivery is only encoded, and
+    /// `send_burst` writes the whole burst at its end, one send per subscriber.
+    pub fn offer_from_publisher(&self, item: StreamItem, in_burst: bool) {
+        self.offer(item, in_burst);
+    }
+
+    /// The end of a burst: writes what it left in the sink.
+    pub fn send_burst(&self) {
+        let mut state = self.lock();
+        if !std::mem::take(&mut state.burst_unsent) || !state.direct {
+            // Nothing encoded, or the task has taken over and writes it.
+            return;
+        }
+        if state.sink.as_ref().is_none_or(|sink| sink.send()) {
+            return;
+        }
+        state.direct = false;
+        state.sink_waiting = true;
+        drop(state);
+        self.waker.wake();
+    }
+
+    fn offer(&self, item: StreamItem, in_burst: bool) {
         let mut state = self.lock();
         if state.ended {
             return;
@@ -113,11 +173,33 @@ impl Subscriber {
                     state.skipping = true;
                     return;
                 }
-                state.bytes += frame.data.len();
             }
             StreamItem::Track(track) if track.kind() == TrackKind::Video => state.has_video = true,
             StreamItem::Ended => state.ended = true,
             _ => {}
+        }
+        // The end of the publish and of the stream are the task's to handle.
+        let media = !matches!(item, StreamItem::PublisherGone | StreamItem::Ended);
+        if state.direct && media && state.items.is_empty() {
+            if let Some(sink) = &state.sink {
+                // Under the lock: the task cannot take over mid-write.
+                sink.encode(&item);
+                if in_burst {
+                    state.burst_unsent = true;
+                    return;
+                }
+                if sink.send() {
+                    return;
+                }
+                state.direct = false;
+                state.sink_waiting = true;
+                drop(state);
+                self.waker.wake();
+                return;
+            }
+        }
+        if let StreamItem::Frame(frame, _) = &item {
+            state.bytes += frame.data.len();
         }
         state.items.push_back(item);
         drop(state);
@@ -125,10 +207,18 @@ impl Subscriber {
     }
 
     /// Waits for items and moves all queued ones into `out`. Returns false once the
-    /// stream has ended and everything was delivered.
+    /// stream has ended and everything was delivered. Also returns (with nothing
+    /// added) when a direct delivery left bytes in the sink. Either way direct
+    /// delivery stops until `resume_direct`.
     pub async fn next_batch(&self, out: &mut Vec<StreamItem>) -> bool {
         poll_fn(|cx| {
             let mut state = self.lock();
+            if std::mem::take(&mut state.sink_waiting) {
+                state.direct = false;
+                state.bytes = 0;
+                out.extend(state.items.drain(..));
+                return Poll::Ready(true);
+            }
             if state.items.is_empty() {
                 if state.ended {
                     return Poll::Ready(false);
@@ -136,6 +226,7 @@ impl Subscriber {
                 self.waker.register(cx.waker());
                 return Poll::Pending;
             }
+            state.direct = false;
             state.bytes = 0;
             out.extend(state.items.drain(..));
             Poll::Ready(true)
@@ -143,11 +234,43 @@ impl Subscriber {
         .await
     }
 
-    /// Moves whatever is queued into `out` without waiting.
+    /// Moves whatever is queued into `out` without waiting (direct delivery stops
+    /// until `resume_direct`).
     pub fn drain_now(&self, out: &mut Vec<StreamItem>) {
         let mut state = self.lock();
+        state.direct = false;
         state.bytes = 0;
         out.extend(state.items.drain(..));
+    }
+
+    /// From now on the publisher may hand items to `sink` while this subscriber is
+    /// caught up; delivery starts at the first `resume_direct`.
+    pub fn set_direct_sink(&self, sink: Arc<dyn DirectSink>) {
+        let mut state = self.lock();
+        state.direct = false;
+        state.sink = Some(sink);
+    }
+
+    /// Stops direct delivery for good and lets the sink go.
+    pub fn clear_direct_sink(&self) {
+        let mut state = self.lock();
+        state.direct = false;
+        state.sink = None;
+    }
+
+    /// Stops direct delivery until `resume_direct`: the task is about to write to
+    /// the connection itself. Returns once no delivery is in progress.
+    pub fn pause_direct(&self) {
+        self.lock().direct = false;
+    }
+
+    /// The task has written everything it took: if nothing was queued meanwhile,
+    /// the publisher delivers directly again. Returns whether it does.
+    pub fn resume_direct(&self) -> bool {
+        let mut state = self.lock();
+        let caught_up = state.items.is_empty() && !state.sink_waiting && !state.ended;
+        state.direct = caught_up && state.sink.is_some();
+        state.direct
     }
 
     /// Marks the queue ended without waking anyone else.
@@ -228,5 +351,101 @@ mod tests {
         );
         drop(state);
         assert_eq!(sub.dropped_frames(), 6);
+    }
+
+    /// Counts what the publisher hands it; its sends take everything while
+    /// `accepts` holds.
+    #[derive(Default)]
+    struct CountingSink {
+        encoded: AtomicU64,
+        sends: AtomicU64,
+        refuses: std::sync::atomic::AtomicBool,
+    }
+
+    impl DirectSink for CountingSink {
+        fn encode(&self, _item: &StreamItem) {
+            self.encoded.fetch_add(1, Ordering::Relaxed);
+        }
+        fn send(&self) -> bool {
+            self.sends.fetch_add(1, Ordering::Relaxed);
+            !self.refuses.load(Ordering::Relaxed)
+        }
+    }
+
+    fn with_sink() -> (Arc<Subscriber>, Arc<CountingSink>) {
+        let sub = Subscriber::new(QueueLimits::default());
+        let sink = Arc::new(CountingSink::default());
+        sub.set_direct_sink(Arc::clone(&sink) as Arc<dyn DirectSink>);
+        (sub, sink)
+    }
+
+    fn queued(sub: &Subscriber) -> usize {
+        sub.lock().items.len()
+    }
+
+    #[test]
+    fn a_caught_up_subscriber_takes_frames_directly_and_queues_nothing() {
+        let (sub, sink) = with_sink();
+        sub.push(video_track());
+        assert_eq!(
+            queued(&sub),
+            1,
+            "nothing goes direct before the task resumes it"
+        );
+        assert!(
+            !sub.resume_direct(),
+            "a queued item keeps the task in charge"
+        );
+        let mut out = Vec::new();
+        sub.drain_now(&mut out);
+        assert!(sub.resume_direct());
+        sub.push(video(true, 0));
+        sub.push(video(false, 1));
+        assert_eq!(queued(&sub), 0);
+        assert_eq!(sink.encoded.load(Ordering::Relaxed), 2);
+        assert_eq!(sink.sends.load(Ordering::Relaxed), 2);
+        // The end of the stream is the task's to see.
+        sub.push(StreamItem::Ended);
+        assert_eq!(queued(&sub), 1);
+    }
+
+    #[test]
+    fn a_short_direct_send_hands_over_to_the_task_until_it_has_caught_up() {
+        let (sub, sink) = with_sink();
+        assert!(sub.resume_direct());
+        sink.refuses.store(true, Ordering::Relaxed);
+        sub.push(video(true, 0));
+        // From here on frames queue behind the bytes the sink still holds.
+        sub.push(video(false, 1));
+        assert_eq!(queued(&sub), 1);
+        assert_eq!(sink.sends.load(Ordering::Relaxed), 1);
+        let mut out = Vec::new();
+        let next = futures_util::FutureExt::now_or_never(sub.next_batch(&mut out));
+        assert_eq!(next, Some(true), "the task is told to write what waits");
+        assert_eq!(out.len(), 1);
+        sub.push(video(false, 2));
+        assert!(!sub.resume_direct(), "a frame queued while the task wrote");
+        out.clear();
+        sub.drain_now(&mut out);
+        sink.refuses.store(false, Ordering::Relaxed);
+        assert!(sub.resume_direct());
+        sub.push(video(false, 3));
+        assert_eq!(queued(&sub), 0);
+    }
+
+    #[test]
+    fn a_burst_reaches_a_caught_up_subscriber_in_one_send() {
+        let (sub, sink) = with_sink();
+        assert!(sub.resume_direct());
+        for dts in 0..3 {
+            sub.offer_from_publisher(video(dts == 0, dts), true);
+        }
+        assert_eq!(sink.encoded.load(Ordering::Relaxed), 3);
+        assert_eq!(sink.sends.load(Ordering::Relaxed), 0);
+        sub.send_burst();
+        assert_eq!(sink.sends.load(Ordering::Relaxed), 1);
+        // Nothing left to send: the next burst's end sends nothing.
+        sub.send_burst();
+        assert_eq!(sink.sends.load(Ordering::Relaxed), 1);
     }
 }

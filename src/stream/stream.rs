@@ -76,6 +76,8 @@ struct StreamState {
     bytes_in: u64,
     viewers: Vec<(&'static str, u32)>,
     publisher_gone_at: Option<Instant>,
+    /// The publisher is handing over one read's worth of messages (`Burst`).
+    burst: bool,
 }
 
 impl StreamState {
@@ -127,7 +129,35 @@ impl PublisherGuard {
     }
 }
 
+/// A publisher's burst in progress (`PublisherGuard::burst`).
+#[derive(Debug)]
+pub struct Burst<'a> {
+    stream: &'a Stream,
+}
+
+impl Drop for Burst<'_> {
+    fn drop(&mut self) {
+        let mut state = self.stream.lock();
+        state.burst = false;
+        let subscribers = Arc::clone(&state.subscribers);
+        // Rotated as in `push_frame`: the sends take turns at being last.
+        let first = usize::try_from(state.frames_in).unwrap_or(0) % subscribers.len().max(1);
+        drop(state);
+        let (before, from_first) = subscribers.split_at(first);
+        for sub in from_first.iter().chain(before) {
+            sub.send_burst();
+        }
+    }
+}
+
 impl Stream {
+    /// Starts a burst, for the publisher: what it pushes until the returned guard
+    /// drops (one read of its connection) reaches each caught-up output in one write.
+    pub fn burst(&self) -> Burst<'_> {
+        self.lock().burst = true;
+        Burst { stream: self }
+    }
+
     pub fn new(name: &str) -> Arc<Self> {
         Arc::new(Self {
             name: name.to_owned(),
@@ -264,10 +294,10 @@ impl Stream {
             Some(existing) => *existing = Arc::clone(&track),
             None => state.tracks.push(Arc::clone(&track)),
         }
-        let subscribers = Arc::clone(&state.subscribers);
+        let (subscribers, burst) = (Arc::clone(&state.subscribers), state.burst);
         drop(state);
         for sub in subscribers.iter() {
-            sub.push(StreamItem::Track(Arc::clone(&track)));
+            sub.offer_from_publisher(StreamItem::Track(Arc::clone(&track)), burst);
         }
         true
     }
@@ -279,10 +309,10 @@ impl Stream {
             return false;
         }
         state.metadata = Some(Arc::clone(&metadata));
-        let subscribers = Arc::clone(&state.subscribers);
+        let (subscribers, burst) = (Arc::clone(&state.subscribers), state.burst);
         drop(state);
         for sub in subscribers.iter() {
-            sub.push(StreamItem::Metadata(Arc::clone(&metadata)));
+            sub.offer_from_publisher(StreamItem::Metadata(Arc::clone(&metadata)), burst);
         }
         true
     }
@@ -321,7 +351,7 @@ impl Stream {
                 }
             }
         }
-        let subscribers = Arc::clone(&state.subscribers);
+        let (subscribers, burst) = (Arc::clone(&state.subscribers), state.burst);
         // Each frame starts the fan-out one subscriber further on. Outputs on a
         // core write in the order they were woken, each send taking tens of
         // microseconds; a fixed order would make the last subscriber wait for
@@ -331,7 +361,7 @@ impl Stream {
         let now = Instant::now();
         let (before, from_first) = subscribers.split_at(first);
         for sub in from_first.iter().chain(before) {
-            sub.push(StreamItem::Frame(frame.clone(), Some(now)));
+            sub.offer_from_publisher(StreamItem::Frame(frame.clone(), Some(now)), burst);
         }
         true
     }

@@ -105,6 +105,13 @@ impl ClientSession {
         }
     }
 
+    /// A writer of this publish's media, for a sender that writes frames itself:
+    /// the same bytes `send_frame` and friends would queue. `None` until live.
+    pub fn media_writer(&self) -> Option<super::MediaWriter> {
+        self.is_live()
+            .then(|| self.conn.media_writer(self.stream_id, true))
+    }
+
     /// Ends the publish politely: FCUnpublish and deleteStream.
     pub fn finish(&mut self) {
         if self.is_live() {

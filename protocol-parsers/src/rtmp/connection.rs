@@ -3,9 +3,10 @@
 
 use bytes::Bytes;
 
-use super::chunk::{ChunkDecoder, ChunkEncoder};
+use super::chunk::ChunkDecoder;
 use super::command::Command;
-use super::media::{MediaMuxer, Metadata};
+use super::media::Metadata;
+use super::media_writer::{MediaWriter, MessageWriter};
 use super::message::{
     Message, MessageType, UserControlEvent, csid, read_u32, set_peer_bandwidth, u32_payload,
     user_control,
@@ -22,31 +23,29 @@ pub(crate) const OUT_CHUNK_SIZE: u32 = 4096;
 #[derive(Debug)]
 pub(crate) struct ChunkConnection {
     pub decoder: ChunkDecoder,
-    encoder: ChunkEncoder,
+    writer: MessageWriter,
     pending: Vec<Bytes>,
     bytes_received: u64,
     acked_up_to: u64,
     /// The peer's Window Acknowledgement Size: we acknowledge every this many bytes.
     peer_window: u32,
-    muxer: MediaMuxer,
 }
 
 impl ChunkConnection {
     pub fn new(limits: &Limits) -> Self {
         Self {
             decoder: ChunkDecoder::new(limits),
-            encoder: ChunkEncoder::new(),
+            writer: MessageWriter::default(),
             pending: Vec::new(),
             bytes_received: 0,
             acked_up_to: 0,
             peer_window: 0,
-            muxer: MediaMuxer::default(),
         }
     }
 
     pub fn send(&mut self, csid: u32, ts: u32, type_id: MessageType, msid: u32, payload: &[Bytes]) {
-        self.encoder
-            .write_message(csid, ts, type_id, msid, payload, &mut self.pending);
+        self.writer
+            .message(csid, ts, type_id, msid, payload, &mut self.pending);
     }
 
     /// Queues bytes that are not chunks (the handshake), in order with messages.
@@ -78,17 +77,23 @@ impl ChunkConnection {
             );
         }
         self.send_control(MessageType::SET_CHUNK_SIZE, u32_payload(OUT_CHUNK_SIZE));
-        self.encoder.set_chunk_size(OUT_CHUNK_SIZE);
+        self.writer.set_chunk_size(OUT_CHUNK_SIZE);
+    }
+
+    /// A writer of this connection's media on message stream `msid`, for a sender
+    /// that writes media itself (after the set-up, which chose the chunk size).
+    pub fn media_writer(&self, msid: u32, set_data_frame: bool) -> MediaWriter {
+        MediaWriter::new(self.writer.chunk_size(), msid, set_data_frame)
     }
 
     pub fn send_metadata(&mut self, msid: u32, metadata: &Metadata, set_data_frame: bool) {
-        let body = self.muxer.metadata(metadata, set_data_frame);
-        self.send(csid::DATA, 0, MessageType::DATA_AMF0, msid, &[body]);
+        self.writer
+            .metadata(msid, metadata, set_data_frame, &mut self.pending);
     }
 
     pub fn send_track_config(&mut self, msid: u32, track: &Track, timestamp: u32) {
-        let (csid, type_id, header, record) = self.muxer.track_config(track);
-        self.send(csid, timestamp, type_id, msid, &[header, record]);
+        self.writer
+            .track_config(msid, track, timestamp, &mut self.pending);
     }
 
     pub fn send_frame(
@@ -99,14 +104,8 @@ impl ChunkConnection {
         timestamp: u32,
         cts: i32,
     ) {
-        let (csid, type_id, header) = self.muxer.frame_header(track, frame, cts);
-        self.send(
-            csid,
-            timestamp,
-            type_id,
-            msid,
-            &[header, frame.data.clone()],
-        );
+        self.writer
+            .frame(msid, track, frame, timestamp, cts, &mut self.pending);
     }
 
     /// Counts received bytes and queues an Acknowledgement when a window is full.

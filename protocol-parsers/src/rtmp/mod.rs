@@ -7,10 +7,12 @@ mod connection;
 mod error;
 pub mod handshake;
 pub mod media;
+mod media_writer;
 pub mod message;
 mod scratch;
 pub mod server;
 
 pub use client::{ClientConfig, ClientEvent, ClientSession};
 pub use error::RtmpError;
+pub use media_writer::MediaWriter;
 pub use server::{ServerEvent, ServerSession};

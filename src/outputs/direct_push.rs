@@ -1,0 +1,142 @@
+//! A push output's media, shared by its task and the publisher's thread. While the
+//! output is caught up, the publisher writes each frame to the destination's socket
+//! itself (`DirectSink`): one non-blocking send per output and no task woken, as the
+//! relay's floor does (BENCHMARKS.md). What the socket does not take waits here; the
+//! output's task then writes it under its watchdog and drains the queue until it has
+//! caught up again.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytes::Bytes;
+use protocol_parsers::media::{Frame, Track};
+use protocol_parsers::rtmp::MediaWriter;
+use protocol_parsers::rtmp::media::Metadata;
+
+use super::OutputStats;
+use super::forwarder::{Forwarded, Forwarder, MediaSink};
+use crate::stream::{DirectSink, StreamItem};
+
+pub struct PushMedia {
+    state: Mutex<MediaState>,
+    /// A second handle on the destination's socket; `None` over TLS, where only the
+    /// task writes (through its rustls connection).
+    socket: Option<socket2::Socket>,
+    stats: Arc<OutputStats>,
+}
+
+struct MediaState {
+    forwarder: Forwarder,
+    writer: MediaWriter,
+    /// Encoded and not yet written, in order; starts on a message boundary or in
+    /// the middle of a message a direct send wrote only in part.
+    waiting: Vec<Bytes>,
+    /// When each frame in `waiting` reached the stream.
+    arrivals: Vec<Instant>,
+}
+
+impl PushMedia {
+    pub fn new(
+        writer: MediaWriter,
+        socket: Option<socket2::Socket>,
+        stats: Arc<OutputStats>,
+    ) -> Self {
+        Self {
+            state: Mutex::new(MediaState {
+                forwarder: Forwarder::default(),
+                writer,
+                waiting: Vec::new(),
+                arrivals: Vec::new(),
+            }),
+            socket,
+            stats,
+        }
+    }
+
+    /// Whether the publisher can write to the destination directly (plain TCP).
+    pub fn can_write_directly(&self) -> bool {
+        self.socket.is_some()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MediaState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Encodes a queued item after what waits (the task's path).
+    pub fn encode(&self, item: &StreamItem) -> Forwarded {
+        self.lock().encode(item, &self.stats)
+    }
+
+    /// Takes what waits to be written, and when each frame in it reached the stream.
+    pub fn take_waiting(&self) -> (Vec<Bytes>, Vec<Instant>) {
+        let mut state = self.lock();
+        (
+            std::mem::take(&mut state.waiting),
+            std::mem::take(&mut state.arrivals),
+        )
+    }
+}
+
+impl MediaState {
+    fn encode(&mut self, item: &StreamItem, stats: &OutputStats) -> Forwarded {
+        let mut encoder = Encoder {
+            writer: &mut self.writer,
+            out: &mut self.waiting,
+        };
+        let forwarded = self.forwarder.forward(item, &mut encoder);
+        if let (Forwarded::Sent, StreamItem::Frame(_, arrived)) = (forwarded, item) {
+            stats.add(&stats.frames, 1);
+            self.arrivals.extend(*arrived);
+        }
+        forwarded
+    }
+}
+
+impl DirectSink for PushMedia {
+    fn encode(&self, item: &StreamItem) {
+        self.lock().encode(item, &self.stats);
+    }
+
+    fn send(&self) -> bool {
+        let mut state = self.lock();
+        if state.waiting.is_empty() {
+            return true;
+        }
+        let Some(socket) = &self.socket else {
+            return false;
+        };
+        // Any error (a full socket, a reset) leaves the bytes to the task, whose
+        // write waits for room or reports the error.
+        let Ok(written) = crate::engine::send_now(socket, &state.waiting) else {
+            return false;
+        };
+        self.stats.add(&self.stats.bytes, written as u64);
+        crate::engine::skip_written(&mut state.waiting, written);
+        if !state.waiting.is_empty() {
+            return false;
+        }
+        let written_at = Instant::now();
+        for arrived in state.arrivals.drain(..) {
+            self.stats.latency.record(written_at - arrived);
+        }
+        true
+    }
+}
+
+/// The forwarder's view of the writer: messages appended to the waiting bytes.
+struct Encoder<'a> {
+    writer: &'a mut MediaWriter,
+    out: &'a mut Vec<Bytes>,
+}
+
+impl MediaSink for Encoder<'_> {
+    fn send_metadata(&mut self, metadata: &Metadata) {
+        self.writer.metadata(metadata, self.out);
+    }
+    fn send_track_config(&mut self, track: &Track, timestamp: u32) {
+        self.writer.track_config(track, timestamp, self.out);
+    }
+    fn send_frame(&mut self, track: &Track, frame: &Frame, timestamp: u32, cts: i32) {
+        self.writer.frame(track, frame, timestamp, cts, self.out);
+    }
+}
