@@ -25,6 +25,8 @@ use crate::stream::{DirectSink, Stream, Subscriber};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A destination that accepts no bytes for this long is treated as dead.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a session that ends may take to send its last media and messages.
+const CLOSING_TIMEOUT: Duration = Duration::from_secs(2);
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// A connection that stayed live this long resets the backoff.
@@ -197,7 +199,7 @@ impl PushOutput {
         );
         if result.is_ok() {
             pump.session.finish();
-            let _ = compio::time::timeout(Duration::from_secs(2), pump.flush()).await;
+            let _ = compio::time::timeout(CLOSING_TIMEOUT, pump.flush()).await;
             pump.transport.close().await;
         }
         result
@@ -300,14 +302,17 @@ impl PushOutput {
             subscriber.pause_direct();
             let (mut pieces, arrivals) = media.take_waiting();
             pieces.extend(pump.take_transmit());
+            if ended {
+                // The last media goes out as the session's closing messages do
+                // (`once`): within `CLOSING_TIMEOUT`, not the watchdog's limit.
+                let _ = compio::time::timeout(CLOSING_TIMEOUT, pump.write(pieces)).await;
+                return Ok(Ended::StreamEnded);
+            }
             let written = Arc::clone(&pump.bytes_written);
             write_watched(pump.write(pieces), &written, WRITE_TIMEOUT).await?;
             let written_at = Instant::now();
             for arrived in arrivals {
                 self.stats.latency.record(written_at - arrived);
-            }
-            if ended {
-                return Ok(Ended::StreamEnded);
             }
             subscriber.resume_direct();
         }
