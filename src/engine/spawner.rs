@@ -25,9 +25,30 @@ impl std::fmt::Debug for JobQueue {
     }
 }
 
+thread_local! {
+    /// The job queue of the worker this thread runs, once its `run` has started.
+    static CURRENT: std::cell::RefCell<Option<Arc<JobQueue>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 impl JobQueue {
+    /// The job queue of the worker the calling thread runs; `None` off the workers.
+    pub fn current() -> Option<Arc<JobQueue>> {
+        CURRENT.with(|current| current.borrow().clone())
+    }
+
+    /// Hands `job` to this queue's worker.
+    pub fn push(&self, job: Job) {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(job);
+        self.waker.wake();
+    }
+
     /// Runs this worker's jobs as they arrive; never returns.
-    pub async fn run(&self) {
+    pub async fn run(self: &Arc<Self>) {
+        CURRENT.with(|current| *current.borrow_mut() = Some(Arc::clone(self)));
         loop {
             let jobs = poll_fn(|cx| {
                 self.waker.register(cx.waker());
@@ -68,12 +89,7 @@ impl Spawner {
     pub fn spawn(&self, job: Job) {
         let index = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
         if let Some(queue) = self.queues.get(index) {
-            queue
-                .jobs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push_back(job);
-            queue.waker.wake();
+            queue.push(job);
         }
     }
 }

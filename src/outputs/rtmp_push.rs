@@ -271,7 +271,10 @@ impl PushOutput {
             .map_err(|e| format!("socket: {e}"))?;
         let media = Arc::new(PushMedia::new(writer, socket, Arc::clone(&self.stats)));
         if media.can_write_directly() {
-            subscriber.set_direct_sink(Arc::clone(&media) as Arc<dyn DirectSink>);
+            subscriber.set_direct_sink(
+                Arc::clone(&media) as Arc<dyn DirectSink>,
+                crate::engine::JobQueue::current(),
+            );
         }
         let mut items = Vec::new();
         loop {

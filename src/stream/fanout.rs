@@ -6,13 +6,15 @@
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::Poll;
 use std::time::Instant;
 
 use atomic_waker::AtomicWaker;
 use protocol_parsers::media::{Frame, Track, TrackKind};
 use protocol_parsers::rtmp::media::Metadata;
+
+use crate::engine::JobQueue;
 
 /// What flows from a stream to each subscriber. Payloads are shared (`Bytes`/`Arc`),
 /// never copied per subscriber.
@@ -96,6 +98,8 @@ pub struct Subscriber {
     waker: AtomicWaker,
     limits: QueueLimits,
     dropped: AtomicU64,
+    /// The worker whose job queue runs this subscriber's burst sends.
+    home: OnceLock<Arc<JobQueue>>,
 }
 
 impl Subscriber {
@@ -105,6 +109,7 @@ impl Subscriber {
             waker: AtomicWaker::new(),
             limits,
             dropped: AtomicU64::new(0),
+            home: OnceLock::new(),
         })
     }
 
@@ -244,11 +249,21 @@ impl Subscriber {
     }
 
     /// From now on the publisher may hand items to `sink` while this subscriber is
-    /// caught up; delivery starts at the first `resume_direct`.
-    pub fn set_direct_sink(&self, sink: Arc<dyn DirectSink>) {
+    /// caught up; delivery starts at the first `resume_direct`. A burst's send runs
+    /// on `home`'s worker (the one that runs the subscriber's task), so the sends of
+    /// one burst are shared out over the cores as their outputs are.
+    pub fn set_direct_sink(&self, sink: Arc<dyn DirectSink>, home: Option<Arc<JobQueue>>) {
+        if let Some(home) = home {
+            let _ = self.home.set(home);
+        }
         let mut state = self.lock();
         state.direct = false;
         state.sink = Some(sink);
+    }
+
+    /// The worker that sends this subscriber's bursts (`set_direct_sink`).
+    pub fn home(&self) -> Option<&Arc<JobQueue>> {
+        self.home.get()
     }
 
     /// Stops direct delivery for good and lets the sink go.
@@ -375,7 +390,7 @@ mod tests {
     fn with_sink() -> (Arc<Subscriber>, Arc<CountingSink>) {
         let sub = Subscriber::new(QueueLimits::default());
         let sink = Arc::new(CountingSink::default());
-        sub.set_direct_sink(Arc::clone(&sink) as Arc<dyn DirectSink>);
+        sub.set_direct_sink(Arc::clone(&sink) as Arc<dyn DirectSink>, None);
         (sub, sink)
     }
 

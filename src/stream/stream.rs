@@ -10,6 +10,7 @@ use protocol_parsers::media::{Frame, FrameFlags, Track, TrackId, TrackKind};
 use protocol_parsers::rtmp::media::Metadata;
 
 use super::fanout::{QueueLimits, StreamItem, Subscriber};
+use crate::engine::JobQueue;
 
 /// The GOP cache never holds more than this; past it, late joiners wait for the
 /// next keyframe instead (a source with a 60 s keyframe interval must not eat RAM).
@@ -144,7 +145,30 @@ impl Drop for Burst<'_> {
         let first = usize::try_from(state.frames_in).unwrap_or(0) % subscribers.len().max(1);
         drop(state);
         let (before, from_first) = subscribers.split_at(first);
-        for sub in from_first.iter().chain(before) {
+        let rotated = || from_first.iter().chain(before);
+        let here = JobQueue::current();
+        let is_here = |home: &Arc<JobQueue>| here.as_ref().is_some_and(|h| Arc::ptr_eq(h, home));
+        // Subscribers served by other workers are sent there first, one job per
+        // worker: their sends run while this core makes its own.
+        let mut elsewhere: Vec<(Arc<JobQueue>, Vec<Arc<Subscriber>>)> = Vec::new();
+        for sub in rotated() {
+            let Some(home) = sub.home().filter(|home| !is_here(home)) else {
+                continue;
+            };
+            match elsewhere
+                .iter_mut()
+                .find(|(queue, _)| Arc::ptr_eq(queue, home))
+            {
+                Some((_, subs)) => subs.push(Arc::clone(sub)),
+                None => elsewhere.push((Arc::clone(home), vec![Arc::clone(sub)])),
+            }
+        }
+        for (queue, subs) in elsewhere {
+            queue.push(Box::new(move || {
+                subs.iter().for_each(|sub| sub.send_burst())
+            }));
+        }
+        for sub in rotated().filter(|sub| sub.home().is_none_or(is_here)) {
             sub.send_burst();
         }
     }
@@ -533,5 +557,66 @@ mod tests {
             [[1, 2, 0], [2, 0, 1], [0, 1, 2], [1, 2, 0]],
             "every subscriber is woken once per frame, the first one moving on by one"
         );
+    }
+
+    /// Logs the thread each send runs on.
+    #[derive(Default)]
+    struct ThreadLog {
+        sends: StdMutex<Vec<std::thread::ThreadId>>,
+    }
+
+    impl super::super::DirectSink for ThreadLog {
+        fn encode(&self, _item: &StreamItem) {}
+        fn send(&self) -> bool {
+            self.sends
+                .lock()
+                .expect("log")
+                .push(std::thread::current().id());
+            true
+        }
+    }
+
+    /// A burst's send for a subscriber of another worker runs there, as a job; one
+    /// without a worker is sent by the publisher at the burst's end.
+    #[test]
+    fn a_bursts_sends_run_on_the_workers_of_their_subscribers() {
+        let stream = Stream::new("burst");
+        let publisher = stream
+            .try_publish(1, Origin::new("rtmp", "127.0.0.1:1".parse().expect("addr")))
+            .expect("publish");
+        let elsewhere = Arc::new(JobQueue::default());
+        let (remote, local) = (
+            Arc::new(ThreadLog::default()),
+            Arc::new(ThreadLog::default()),
+        );
+        for (sink, home) in [(&remote, Some(Arc::clone(&elsewhere))), (&local, None)] {
+            let sub = stream.subscribe(QueueLimits::default());
+            sub.set_direct_sink(Arc::clone(sink) as Arc<dyn super::super::DirectSink>, home);
+            assert!(sub.resume_direct());
+        }
+        let burst = stream.burst();
+        assert!(publisher.push_frame(Frame {
+            track: TrackId::AUDIO,
+            dts: 0,
+            cts: 0,
+            flags: FrameFlags::KEYFRAME,
+            data: Bytes::from_static(&[0; 10]),
+        }));
+        drop(burst);
+        let publisher_thread = std::thread::current().id();
+        assert_eq!(*local.sends.lock().expect("log"), [publisher_thread]);
+        assert!(
+            remote.sends.lock().expect("log").is_empty(),
+            "left to its worker"
+        );
+        let worker = std::thread::spawn(move || {
+            // One turn of the worker's job loop runs what is queued, then waits.
+            let run = std::pin::pin!(elsewhere.run());
+            assert!(futures_util::FutureExt::now_or_never(run).is_none());
+            std::thread::current().id()
+        })
+        .join()
+        .expect("worker");
+        assert_eq!(*remote.sends.lock().expect("log"), [worker]);
     }
 }
