@@ -86,7 +86,9 @@ impl Forwarder {
     }
 
     fn frame(&mut self, frame: &Frame, sink: &mut impl MediaSink) -> Forwarded {
-        let Some(track) = self.tracks.iter().find(|t| t.id == frame.track).cloned() else {
+        // Borrowed, not cloned: every output holds the same `Arc<Track>`, and a
+        // clone per frame per output would contend for its count across the cores.
+        let Some(track) = self.tracks.iter().find(|t| t.id == frame.track) else {
             return Forwarded::Skipped;
         };
         if !self.started {
@@ -113,10 +115,10 @@ impl Forwarder {
         let timestamp = out_ms as u32;
         if let Some(pos) = self.unsent_configs.iter().position(|id| *id == track.id) {
             self.unsent_configs.swap_remove(pos);
-            sink.send_track_config(&track, timestamp);
+            sink.send_track_config(track, timestamp);
         }
         let cts = scale(i64::from(frame.cts)) as i32;
-        sink.send_frame(&track, frame, timestamp, cts);
+        sink.send_frame(track, frame, timestamp, cts);
         Forwarded::Sent
     }
 }

@@ -3,6 +3,7 @@
 //! A subscriber that is caught up may take items straight from the publisher's
 //! thread instead (`DirectSink`): no queue, no task woken.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,14 +127,16 @@ impl Subscriber {
 
     /// Called by the publisher side. Never blocks beyond the queue's own lock.
     pub fn push(&self, item: StreamItem) {
-        self.offer(item, false);
+        self.offer(Cow::Owned(item), false);
     }
 
     /// `push` for the publisher's own items: during a burst (the messages of one
     /// read of the publisher's connection) a direct delivery is only encoded, and
     /// `send_burst` writes the whole burst at its end, one send per subscriber.
-    pub fn offer_from_publisher(&self, item: StreamItem, in_burst: bool) {
-        self.offer(item, in_burst);
+    /// Takes the item by reference: a direct delivery encodes it without a clone of
+    /// its own (whose reference counts every output's core would contend for).
+    pub fn offer_from_publisher(&self, item: &StreamItem, in_burst: bool) {
+        self.offer(Cow::Borrowed(item), in_burst);
     }
 
     /// The end of a burst: writes what it left in the sink.
@@ -152,12 +155,12 @@ impl Subscriber {
         self.waker.wake();
     }
 
-    fn offer(&self, item: StreamItem, in_burst: bool) {
+    fn offer(&self, item: Cow<'_, StreamItem>, in_burst: bool) {
         let mut state = self.lock();
         if state.ended {
             return;
         }
-        match &item {
+        match &*item {
             StreamItem::Frame(frame, _) => {
                 if state.skipping {
                     if frame.is_keyframe() && (is_video_frame(frame, &state) || !state.has_video) {
@@ -184,7 +187,7 @@ impl Subscriber {
             _ => {}
         }
         // The end of the publish and of the stream are the task's to handle.
-        let media = !matches!(item, StreamItem::PublisherGone | StreamItem::Ended);
+        let media = !matches!(*item, StreamItem::PublisherGone | StreamItem::Ended);
         if state.direct && media && state.items.is_empty() {
             if let Some(sink) = &state.sink {
                 // Under the lock: the task cannot take over mid-write.
@@ -203,10 +206,10 @@ impl Subscriber {
                 return;
             }
         }
-        if let StreamItem::Frame(frame, _) = &item {
+        if let StreamItem::Frame(frame, _) = &*item {
             state.bytes += frame.data.len();
         }
-        state.items.push_back(item);
+        state.items.push_back(item.into_owned());
         drop(state);
         self.waker.wake();
     }
@@ -453,7 +456,7 @@ mod tests {
         let (sub, sink) = with_sink();
         assert!(sub.resume_direct());
         for dts in 0..3 {
-            sub.offer_from_publisher(video(dts == 0, dts), true);
+            sub.offer_from_publisher(&video(dts == 0, dts), true);
         }
         assert_eq!(sink.encoded.load(Ordering::Relaxed), 3);
         assert_eq!(sink.sends.load(Ordering::Relaxed), 0);

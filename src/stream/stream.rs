@@ -320,8 +320,9 @@ impl Stream {
         }
         let (subscribers, burst) = (Arc::clone(&state.subscribers), state.burst);
         drop(state);
+        let item = StreamItem::Track(track);
         for sub in subscribers.iter() {
-            sub.offer_from_publisher(StreamItem::Track(Arc::clone(&track)), burst);
+            sub.offer_from_publisher(&item, burst);
         }
         true
     }
@@ -335,8 +336,9 @@ impl Stream {
         state.metadata = Some(Arc::clone(&metadata));
         let (subscribers, burst) = (Arc::clone(&state.subscribers), state.burst);
         drop(state);
+        let item = StreamItem::Metadata(metadata);
         for sub in subscribers.iter() {
-            sub.offer_from_publisher(StreamItem::Metadata(Arc::clone(&metadata)), burst);
+            sub.offer_from_publisher(&item, burst);
         }
         true
     }
@@ -382,10 +384,10 @@ impl Stream {
         // all the others on every frame, a rotating one spreads that wait evenly.
         let first = usize::try_from(state.frames_in).unwrap_or(0) % subscribers.len().max(1);
         drop(state);
-        let now = Instant::now();
+        let item = StreamItem::Frame(frame, Some(Instant::now()));
         let (before, from_first) = subscribers.split_at(first);
         for sub in from_first.iter().chain(before) {
-            sub.offer_from_publisher(StreamItem::Frame(frame.clone(), Some(now)), burst);
+            sub.offer_from_publisher(&item, burst);
         }
         true
     }

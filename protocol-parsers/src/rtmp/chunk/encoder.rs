@@ -13,6 +13,10 @@ use crate::rtmp::scratch::ScratchBytes;
 pub struct ChunkEncoder {
     chunk_size: u32,
     headers: ScratchBytes,
+    /// The message header and the continuation header being built, kept between
+    /// messages so that writing one allocates nothing.
+    header: Vec<u8>,
+    continuation: Vec<u8>,
 }
 
 impl Default for ChunkEncoder {
@@ -26,6 +30,8 @@ impl ChunkEncoder {
         Self {
             chunk_size: DEFAULT_CHUNK_SIZE,
             headers: ScratchBytes::default(),
+            header: Vec::with_capacity(16),
+            continuation: Vec::with_capacity(8),
         }
     }
 
@@ -56,7 +62,8 @@ impl ChunkEncoder {
         } else {
             timestamp
         };
-        let mut header = Vec::with_capacity(16);
+        let mut header = std::mem::take(&mut self.header);
+        header.clear();
         write_basic_header(&mut header, 0, csid);
         header.extend_from_slice(&field.to_be_bytes()[1..]);
         header.extend_from_slice(&(length as u32).to_be_bytes()[1..]);
@@ -66,10 +73,12 @@ impl ChunkEncoder {
             header.extend_from_slice(&timestamp.to_be_bytes());
         }
         self.push_header(&header, out);
+        self.header = header;
 
         let chunk_size = self.chunk_size as usize;
         let mut in_chunk = 0usize;
-        let mut continuation = Vec::with_capacity(8);
+        let mut continuation = std::mem::take(&mut self.continuation);
+        continuation.clear();
         write_basic_header(&mut continuation, 3, csid);
         if extended {
             continuation.extend_from_slice(&timestamp.to_be_bytes());
@@ -86,6 +95,7 @@ impl ChunkEncoder {
                 in_chunk += take;
             }
         }
+        self.continuation = continuation;
     }
 
     fn push_header(&mut self, header: &[u8], out: &mut Vec<Bytes>) {
