@@ -80,6 +80,16 @@ struct QueueState {
     burst_unsent: bool,
 }
 
+impl QueueState {
+    /// Moves everything queued into `out` for the task, which writes from now on:
+    /// direct delivery stops until `resume_direct`.
+    fn hand_to_task(&mut self, out: &mut Vec<StreamItem>) {
+        self.direct = false;
+        self.bytes = 0;
+        out.extend(self.items.drain(..));
+    }
+}
+
 impl std::fmt::Debug for QueueState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QueueState")
@@ -149,6 +159,12 @@ impl Subscriber {
         if state.sink.as_ref().is_none_or(|sink| sink.send()) {
             return;
         }
+        self.leave_to_task(state);
+    }
+
+    /// A direct send left bytes in the sink: direct delivery stops and the task is
+    /// woken to write them.
+    fn leave_to_task(&self, mut state: MutexGuard<'_, QueueState>) {
         state.direct = false;
         state.sink_waiting = true;
         drop(state);
@@ -196,13 +212,9 @@ impl Subscriber {
                     state.burst_unsent = true;
                     return;
                 }
-                if sink.send() {
-                    return;
+                if !sink.send() {
+                    self.leave_to_task(state);
                 }
-                state.direct = false;
-                state.sink_waiting = true;
-                drop(state);
-                self.waker.wake();
                 return;
             }
         }
@@ -221,22 +233,15 @@ impl Subscriber {
     pub async fn next_batch(&self, out: &mut Vec<StreamItem>) -> bool {
         poll_fn(|cx| {
             let mut state = self.lock();
-            if std::mem::take(&mut state.sink_waiting) {
-                state.direct = false;
-                state.bytes = 0;
-                out.extend(state.items.drain(..));
-                return Poll::Ready(true);
-            }
-            if state.items.is_empty() {
+            let sink_waiting = std::mem::take(&mut state.sink_waiting);
+            if state.items.is_empty() && !sink_waiting {
                 if state.ended {
                     return Poll::Ready(false);
                 }
                 self.waker.register(cx.waker());
                 return Poll::Pending;
             }
-            state.direct = false;
-            state.bytes = 0;
-            out.extend(state.items.drain(..));
+            state.hand_to_task(out);
             Poll::Ready(true)
         })
         .await
@@ -245,10 +250,7 @@ impl Subscriber {
     /// Moves whatever is queued into `out` without waiting (direct delivery stops
     /// until `resume_direct`).
     pub fn drain_now(&self, out: &mut Vec<StreamItem>) {
-        let mut state = self.lock();
-        state.direct = false;
-        state.bytes = 0;
-        out.extend(state.items.drain(..));
+        self.lock().hand_to_task(out);
     }
 
     /// From now on the publisher may hand items to `sink` while this subscriber is
@@ -371,8 +373,8 @@ mod tests {
         assert_eq!(sub.dropped_frames(), 6);
     }
 
-    /// Counts what the publisher hands it; its sends take everything while
-    /// `accepts` holds.
+    /// Counts what the publisher hands it; its sends take everything unless
+    /// `refuses` holds.
     #[derive(Default)]
     struct CountingSink {
         encoded: AtomicU64,

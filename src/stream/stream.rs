@@ -532,6 +532,16 @@ mod tests {
         }
     }
 
+    fn audio_frame(dts: i64) -> Frame {
+        Frame {
+            track: TrackId::AUDIO,
+            dts,
+            cts: 0,
+            flags: FrameFlags::KEYFRAME,
+            data: Bytes::from_static(&[0; 10]),
+        }
+    }
+
     #[test]
     fn fan_out_starts_one_subscriber_further_on_each_frame() {
         let stream = Stream::new("rotation");
@@ -545,13 +555,7 @@ mod tests {
         let mut orders = Vec::new();
         for dts in 0..4 {
             park(&subscribers, &log);
-            assert!(publisher.push_frame(Frame {
-                track: TrackId::AUDIO,
-                dts,
-                cts: 0,
-                flags: FrameFlags::KEYFRAME,
-                data: Bytes::from_static(&[0; 10]),
-            }));
+            assert!(publisher.push_frame(audio_frame(dts)));
             orders.push(std::mem::take(&mut *log.lock().expect("log")));
         }
         assert_eq!(
@@ -597,13 +601,7 @@ mod tests {
             assert!(sub.resume_direct());
         }
         let burst = stream.burst();
-        assert!(publisher.push_frame(Frame {
-            track: TrackId::AUDIO,
-            dts: 0,
-            cts: 0,
-            flags: FrameFlags::KEYFRAME,
-            data: Bytes::from_static(&[0; 10]),
-        }));
+        assert!(publisher.push_frame(audio_frame(0)));
         drop(burst);
         let publisher_thread = std::thread::current().id();
         assert_eq!(*local.sends.lock().expect("log"), [publisher_thread]);
