@@ -2,12 +2,13 @@
 //! (io_uring, or epoll where io_uring is unavailable), SO_REUSEPORT listeners per
 //! core, and the one `pump` that drives every sans-IO session.
 //!
-//! `unsafe` is allowed here and in the FFI module only; this module needs none yet.
+//! `unsafe` is allowed here and in the FFI module only (each use states its invariant).
 
 mod hyper_io;
 mod listener;
 mod pump;
 mod runtime;
+mod send_batch;
 mod spawner;
 mod tls;
 mod transport;
@@ -16,6 +17,7 @@ pub use hyper_io::HyperIo;
 pub use listener::{accept_loop, reuseport_listener, reuseport_udp};
 pub use pump::{Pump, Wake};
 pub use runtime::{EngineChoice, Workers, build_runtime, probe_engine};
+pub use send_batch::{BatchedSend, batch_sends_on_this_thread, send_batch};
 pub use spawner::{Job, JobQueue, Spawner};
 pub use tls::{client_config, server_config};
 pub use transport::{Transport, send_now, skip_written};

@@ -102,6 +102,13 @@ impl Workers {
                             return;
                         }
                     };
+                    if choice == EngineChoice::IoUring
+                        && let Err(e) = super::batch_sends_on_this_thread()
+                    {
+                        // The runtime's own ring opened; a second small one failing
+                        // only costs the batching.
+                        tracing::warn!(worker = index, error = %e, "sends are not batched: no io_uring for them");
+                    }
                     runtime.block_on(run(index));
                 })?;
             handles.push(handle);

@@ -14,7 +14,7 @@ use compio::io::{AsyncRead, AsyncWrite};
 use compio::net::TcpStream;
 
 /// Most iovecs handed to one writev (Linux IOV_MAX is 1024).
-const MAX_IOVECS: usize = 1024;
+pub(super) const MAX_IOVECS: usize = 1024;
 /// Most bytes handed to one writev. A write may complete only once all of it is in
 /// the socket buffer, so a multi-megabyte backlog written at once to a slow peer
 /// would show no progress for many seconds; in slices, the byte counters (and the

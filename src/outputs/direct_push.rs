@@ -1,10 +1,12 @@
 //! A push output's media, shared by its task and the publisher's thread. While the
 //! output is caught up, the publisher writes each frame to the destination's socket
 //! itself (`DirectSink`): one non-blocking send per output and no task woken, as the
-//! relay's floor does (BENCHMARKS.md). What the socket does not take waits here; the
+//! relay's floor does (BENCHMARKS.md); the sends of a burst go to the kernel as one
+//! batch (`StagedSend`, `engine::send_batch`). What the socket does not take waits here; the
 //! output's task then writes it under its watchdog and drains the queue until it has
 //! caught up again.
 
+use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -15,7 +17,8 @@ use protocol_parsers::rtmp::media::Metadata;
 
 use super::OutputStats;
 use super::forwarder::{Forwarded, Forwarder, MediaSink};
-use crate::stream::{DirectSink, StreamItem};
+use crate::engine::BatchedSend;
+use crate::stream::{DirectSink, StagedSend, StreamItem};
 
 pub struct PushMedia {
     state: Mutex<MediaState>,
@@ -98,25 +101,55 @@ impl DirectSink for PushMedia {
     }
 
     fn send(&self) -> bool {
-        let mut state = self.lock();
-        if state.waiting.is_empty() {
-            return true;
-        }
-        let Some(socket) = &self.socket else {
+        let Some(mut staged) = self.stage() else {
             return false;
         };
+        let Some(pending) = staged.pending() else {
+            return true;
+        };
+        let result = crate::engine::send_now(&pending.socket, pending.pieces);
+        staged.finish(result)
+    }
+
+    /// `None` over TLS: only the task writes there.
+    fn stage(&self) -> Option<Box<dyn StagedSend + '_>> {
+        let socket = self.socket.as_ref()?;
+        Some(Box::new(StagedPush {
+            state: self.lock(),
+            socket,
+            stats: &self.stats,
+        }))
+    }
+}
+
+/// What a push output has waiting, locked for one send.
+struct StagedPush<'a> {
+    state: MutexGuard<'a, MediaState>,
+    socket: &'a socket2::Socket,
+    stats: &'a OutputStats,
+}
+
+impl StagedSend for StagedPush<'_> {
+    fn pending(&self) -> Option<BatchedSend<'_>> {
+        (!self.state.waiting.is_empty()).then(|| BatchedSend {
+            socket: self.socket.as_fd(),
+            pieces: &self.state.waiting,
+        })
+    }
+
+    fn finish(&mut self, result: std::io::Result<usize>) -> bool {
         // Any error (a full socket, a reset) leaves the bytes to the task, whose
         // write waits for room or reports the error.
-        let Ok(written) = crate::engine::send_now(socket, &state.waiting) else {
+        let Ok(written) = result else {
             return false;
         };
         self.stats.add(&self.stats.bytes, written as u64);
-        crate::engine::skip_written(&mut state.waiting, written);
-        if !state.waiting.is_empty() {
+        crate::engine::skip_written(&mut self.state.waiting, written);
+        if !self.state.waiting.is_empty() {
             return false;
         }
         let written_at = Instant::now();
-        for arrived in state.arrivals.drain(..) {
+        for arrived in self.state.arrivals.drain(..) {
             self.stats.latency.record(written_at - arrived);
         }
         true

@@ -15,7 +15,7 @@ use atomic_waker::AtomicWaker;
 use protocol_parsers::media::{Frame, Track, TrackKind};
 use protocol_parsers::rtmp::media::Metadata;
 
-use crate::engine::JobQueue;
+use crate::engine::{BatchedSend, JobQueue};
 
 /// What flows from a stream to each subscriber. Payloads are shared (`Bytes`/`Arc`),
 /// never copied per subscriber.
@@ -60,7 +60,25 @@ pub trait DirectSink: Send + Sync {
     /// Writes what waits now, without blocking. True when all of it went out;
     /// false when some still waits, for the task to write.
     fn send(&self) -> bool;
+    /// Holds what waits for a send batched with other sinks' (`send_bursts`).
+    /// `None`: this sink takes no part in batches and `send` writes it alone.
+    fn stage(&self) -> Option<Box<dyn StagedSend + '_>> {
+        None
+    }
 }
+
+/// A sink's waiting bytes, held unchanged while a batch sends them.
+pub trait StagedSend {
+    /// The socket and what waits for it; `None` when nothing waits.
+    fn pending(&self) -> Option<BatchedSend<'_>>;
+    /// The batch's result for `pending`: true when nothing waits any more, false
+    /// when some still does, for the task to write.
+    fn finish(&mut self, result: std::io::Result<usize>) -> bool;
+}
+
+/// Subscribers whose queues one batch of sends holds locked at a time: the
+/// publisher's next offer to one of them waits at most for one batch.
+const SEND_BATCH: usize = 64;
 
 #[derive(Default)]
 struct QueueState {
@@ -76,7 +94,7 @@ struct QueueState {
     /// A delivery left bytes in the sink: the task must write them.
     sink_waiting: bool,
     /// Items of the publisher's current burst were encoded into the sink and wait
-    /// for the burst's end (`send_burst`).
+    /// for the burst's end (`send_bursts`).
     burst_unsent: bool,
 }
 
@@ -88,6 +106,38 @@ impl QueueState {
         self.bytes = 0;
         out.extend(self.items.drain(..));
     }
+}
+
+/// Sends what each locked queue's sink holds, batched where the sinks take part:
+/// per queue, whether everything went out.
+fn send_staged(queues: &[(&Arc<Subscriber>, MutexGuard<'_, QueueState>)]) -> Vec<bool> {
+    let mut all_sent = vec![true; queues.len()];
+    let mut staged: Vec<(usize, Box<dyn StagedSend + '_>)> = Vec::with_capacity(queues.len());
+    for (index, (_, state)) in queues.iter().enumerate() {
+        let Some(sink) = &state.sink else { continue };
+        match sink.stage() {
+            Some(held) => staged.push((index, held)),
+            None => all_sent[index] = sink.send(),
+        }
+    }
+    let results = {
+        let sends: Vec<BatchedSend<'_>> = staged
+            .iter()
+            .filter_map(|(_, held)| held.pending())
+            .collect();
+        crate::engine::send_batch(&sends)
+    };
+    let mut results = results.into_iter();
+    for (index, held) in &mut staged {
+        if held.pending().is_none() {
+            continue;
+        }
+        let result = results
+            .next()
+            .unwrap_or_else(|| Err(std::io::Error::other("no result from the batch")));
+        all_sent[*index] = held.finish(result);
+    }
+    all_sent
 }
 
 impl std::fmt::Debug for QueueState {
@@ -142,24 +192,46 @@ impl Subscriber {
 
     /// `push` for the publisher's own items: during a burst (the messages of one
     /// read of the publisher's connection) a direct delivery is only encoded, and
-    /// `send_burst` writes the whole burst at its end, one send per subscriber.
+    /// `send_bursts` writes the whole burst at its end, one send per subscriber.
     /// Takes the item by reference: a direct delivery encodes it without a clone of
     /// its own (whose reference counts every output's core would contend for).
     pub fn offer_from_publisher(&self, item: &StreamItem, in_burst: bool) {
         self.offer(Cow::Borrowed(item), in_burst);
     }
 
-    /// The end of a burst: writes what it left in the sink.
-    pub fn send_burst(&self) {
-        let mut state = self.lock();
-        if !std::mem::take(&mut state.burst_unsent) || !state.direct {
-            // Nothing encoded, or the task has taken over and writes it.
-            return;
+    /// The end of a burst: writes what it left in each subscriber's sink, the sends
+    /// made as one batch (`engine::send_batch`: one io_uring submission on the
+    /// io_uring engine).
+    pub fn send_bursts<'a>(subscribers: impl IntoIterator<Item = &'a Arc<Subscriber>>) {
+        let mut unsent = Vec::with_capacity(SEND_BATCH);
+        for sub in subscribers {
+            let mut state = sub.lock();
+            if std::mem::take(&mut state.burst_unsent) && state.direct {
+                unsent.push((sub, state));
+                if unsent.len() == SEND_BATCH {
+                    Self::send_locked(&mut unsent);
+                }
+            }
         }
-        if state.sink.as_ref().is_none_or(|sink| sink.send()) {
-            return;
+        Self::send_locked(&mut unsent);
+    }
+
+    /// Sends what the locked queues' sinks hold and unlocks them; a queue whose
+    /// send was short goes to its task.
+    fn send_locked(unsent: &mut Vec<(&Arc<Subscriber>, MutexGuard<'_, QueueState>)>) {
+        let all_sent = send_staged(unsent);
+        let mut left = Vec::new();
+        for ((sub, state), all_sent) in unsent.iter_mut().zip(all_sent) {
+            if !all_sent {
+                state.direct = false;
+                state.sink_waiting = true;
+                left.push(Arc::clone(sub));
+            }
         }
-        self.leave_to_task(state);
+        // Wakes after every queue is unlocked: a wake may wait for another core,
+        // whose tasks may be waiting for one of these locks.
+        unsent.clear();
+        left.iter().for_each(|sub| sub.waker.wake());
     }
 
     /// A direct send left bytes in the sink: direct delivery stops and the task is
@@ -462,10 +534,10 @@ mod tests {
         }
         assert_eq!(sink.encoded.load(Ordering::Relaxed), 3);
         assert_eq!(sink.sends.load(Ordering::Relaxed), 0);
-        sub.send_burst();
+        Subscriber::send_bursts([&sub]);
         assert_eq!(sink.sends.load(Ordering::Relaxed), 1);
         // Nothing left to send: the next burst's end sends nothing.
-        sub.send_burst();
+        Subscriber::send_bursts([&sub]);
         assert_eq!(sink.sends.load(Ordering::Relaxed), 1);
     }
 }

@@ -5,6 +5,6 @@ mod registry;
 #[allow(clippy::module_inception)]
 mod stream;
 
-pub use fanout::{DirectSink, QueueLimits, StreamItem, Subscriber};
+pub use fanout::{DirectSink, QueueLimits, StagedSend, StreamItem, Subscriber};
 pub use registry::{APP, PublishError, Registry, RegistryError};
 pub use stream::{Burst, Origin, PublisherGuard, Stream, StreamSnapshot, ViewerGuard};

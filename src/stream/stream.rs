@@ -164,13 +164,9 @@ impl Drop for Burst<'_> {
             }
         }
         for (queue, subs) in elsewhere {
-            queue.push(Box::new(move || {
-                subs.iter().for_each(|sub| sub.send_burst())
-            }));
+            queue.push(Box::new(move || Subscriber::send_bursts(&subs)));
         }
-        for sub in rotated().filter(|sub| sub.home().is_none_or(is_here)) {
-            sub.send_burst();
-        }
+        Subscriber::send_bursts(rotated().filter(|sub| sub.home().is_none_or(is_here)));
     }
 }
 
