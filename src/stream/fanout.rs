@@ -76,9 +76,10 @@ pub trait StagedSend {
     fn finish(&mut self, result: std::io::Result<usize>) -> bool;
 }
 
-/// Subscribers whose queues one batch of sends holds locked at a time: the
-/// publisher's next offer to one of them waits at most for one batch.
-const SEND_BATCH: usize = 64;
+/// Sends per batch, whose subscribers' queues it holds locked meanwhile. Measured
+/// in relay-bench (BENCHMARKS.md): 8 cost the least CPU; 1 more than separate
+/// `sendmsg` calls, 16 to 64 more than 8 and more the larger.
+const SEND_BATCH: usize = 8;
 
 #[derive(Default)]
 struct QueueState {
