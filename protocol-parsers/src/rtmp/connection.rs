@@ -17,8 +17,12 @@ use crate::media::{Frame, Track};
 
 /// Window acknowledgement size we announce; what ffmpeg and nginx-rtmp use.
 pub(crate) const WINDOW_ACK_SIZE: u32 = 2_500_000;
-/// Outgoing chunk size: large chunks mean few headers and few iovecs per frame.
-pub(crate) const OUT_CHUNK_SIZE: u32 = 4096;
+/// Outgoing chunk size: large chunks mean few headers and few iovecs per frame (and
+/// fewer reference counts on the shared payload per output). SRS sends 60000 to its
+/// players and forward destinations; ffmpeg, nginx-rtmp and this crate's decoder
+/// take it. Against 4096, relay-bench measured the same or less CPU and lower latency
+/// (BENCHMARKS.md).
+pub(crate) const OUT_CHUNK_SIZE: u32 = 60_000;
 
 #[derive(Debug)]
 pub(crate) struct ChunkConnection {
