@@ -36,6 +36,10 @@ struct MediaState {
     waiting: Vec<Bytes>,
     /// When each frame in `waiting` reached the stream.
     arrivals: Vec<Instant>,
+    /// Frames in `waiting`, added to the output's count when they are written or
+    /// handed to the task: the counters are then only written from the output's
+    /// own worker, not also from the publisher's core on every frame.
+    frames: u64,
 }
 
 impl PushMedia {
@@ -50,6 +54,7 @@ impl PushMedia {
                 writer,
                 waiting: Vec::new(),
                 arrivals: Vec::new(),
+                frames: 0,
             }),
             socket,
             stats,
@@ -67,12 +72,14 @@ impl PushMedia {
 
     /// Encodes a queued item after what waits (the task's path).
     pub fn encode(&self, item: &StreamItem) -> Forwarded {
-        self.lock().encode(item, &self.stats)
+        self.lock().encode(item)
     }
 
     /// Takes what waits to be written, and when each frame in it reached the stream.
     pub fn take_waiting(&self) -> (Vec<Bytes>, Vec<Instant>) {
         let mut state = self.lock();
+        self.stats
+            .add(&self.stats.frames, std::mem::take(&mut state.frames));
         (
             std::mem::take(&mut state.waiting),
             std::mem::take(&mut state.arrivals),
@@ -81,14 +88,14 @@ impl PushMedia {
 }
 
 impl MediaState {
-    fn encode(&mut self, item: &StreamItem, stats: &OutputStats) -> Forwarded {
+    fn encode(&mut self, item: &StreamItem) -> Forwarded {
         let mut encoder = Encoder {
             writer: &mut self.writer,
             out: &mut self.waiting,
         };
         let forwarded = self.forwarder.forward(item, &mut encoder);
         if let (Forwarded::Sent, StreamItem::Frame(_, arrived)) = (forwarded, item) {
-            stats.add(&stats.frames, 1);
+            self.frames += 1;
             self.arrivals.extend(*arrived);
         }
         forwarded
@@ -97,7 +104,7 @@ impl MediaState {
 
 impl DirectSink for PushMedia {
     fn encode(&self, item: &StreamItem) {
-        self.lock().encode(item, &self.stats);
+        self.lock().encode(item);
     }
 
     fn send(&self) -> bool {
@@ -148,6 +155,8 @@ impl StagedSend for StagedPush<'_> {
         if !self.state.waiting.is_empty() {
             return false;
         }
+        let frames = std::mem::take(&mut self.state.frames);
+        self.stats.add(&self.stats.frames, frames);
         let written_at = Instant::now();
         for arrived in self.state.arrivals.drain(..) {
             self.stats.latency.record(written_at - arrived);
