@@ -13,7 +13,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use bytes::Bytes;
 use io_uring::{IoUring, opcode, types};
 
-use super::transport::{MAX_IOVECS, send_now};
+use super::transport::{first_iovecs, send_now};
 
 /// Entries per submission: the most sends one `io_uring_enter` carries.
 const RING_ENTRIES: u32 = 64;
@@ -50,7 +50,7 @@ pub fn batch_sends_on_this_thread() -> io::Result<()> {
     Ok(())
 }
 
-/// Sends each entry's pieces (at most `MAX_IOVECS` of them) to its socket without
+/// Sends each entry's pieces (as many as one `sendmsg` takes) to its socket without
 /// blocking. Returns, per entry and in order, the bytes the socket took or the
 /// error (`WouldBlock` when it had no room).
 pub fn send_batch(sends: &[BatchedSend<'_>]) -> Vec<io::Result<usize>> {
@@ -77,7 +77,7 @@ impl SendRing {
         let mut ranges = Vec::with_capacity(group.len());
         for send in group {
             let start = self.iovecs.len();
-            let pieces = send.pieces.get(..MAX_IOVECS).unwrap_or(send.pieces);
+            let pieces = first_iovecs(send.pieces);
             self.iovecs.extend(pieces.iter().map(|piece| libc::iovec {
                 iov_base: piece.as_ptr() as *mut libc::c_void,
                 iov_len: piece.len(),

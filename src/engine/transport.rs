@@ -14,7 +14,7 @@ use compio::io::{AsyncRead, AsyncWrite};
 use compio::net::TcpStream;
 
 /// Most iovecs handed to one writev (Linux IOV_MAX is 1024).
-pub(super) const MAX_IOVECS: usize = 1024;
+const MAX_IOVECS: usize = 1024;
 /// Most bytes handed to one writev. A write may complete only once all of it is in
 /// the socket buffer, so a multi-megabyte backlog written at once to a slow peer
 /// would show no progress for many seconds; in slices, the byte counters (and the
@@ -320,7 +320,7 @@ const STACK_IOVECS: usize = 128;
 /// One non-blocking sendmsg of a batch (of its first `MAX_IOVECS` pieces): the
 /// bytes the socket took, or `WouldBlock` when it has no room.
 pub fn send_now(socket: &impl std::os::fd::AsFd, pieces: &[Bytes]) -> io::Result<usize> {
-    let pieces = pieces.get(..MAX_IOVECS).unwrap_or(pieces);
+    let pieces = first_iovecs(pieces);
     if pieces.len() > STACK_IOVECS {
         let slices: Vec<IoSlice<'_>> = pieces.iter().map(|piece| IoSlice::new(piece)).collect();
         return send_slices(socket, &slices);
@@ -343,6 +343,11 @@ fn send_slices(socket: &impl std::os::fd::AsFd, slices: &[IoSlice<'_>]) -> io::R
             result => return result,
         }
     }
+}
+
+/// What one send may carry of `pieces`: the first `MAX_IOVECS`.
+pub(super) fn first_iovecs(pieces: &[Bytes]) -> &[Bytes] {
+    pieces.get(..MAX_IOVECS).unwrap_or(pieces)
 }
 
 /// Drops the first `written` bytes of `pieces`, slicing the piece they end in.

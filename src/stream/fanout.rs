@@ -100,6 +100,13 @@ struct QueueState {
 }
 
 impl QueueState {
+    /// A direct send left bytes in the sink: direct delivery stops until the task,
+    /// to be woken by the caller once the lock is released, has written them.
+    fn leave_bytes_to_task(&mut self) {
+        self.direct = false;
+        self.sink_waiting = true;
+    }
+
     /// Moves everything queued into `out` for the task, which writes from now on:
     /// direct delivery stops until `resume_direct`.
     fn hand_to_task(&mut self, out: &mut Vec<StreamItem>) {
@@ -121,6 +128,8 @@ fn send_staged(queues: &[(&Arc<Subscriber>, MutexGuard<'_, QueueState>)]) -> Vec
             None => all_sent[index] = sink.send(),
         }
     }
+    // A sink with nothing waiting has sent everything and takes no part.
+    staged.retain(|(_, held)| held.pending().is_some());
     let results = {
         let sends: Vec<BatchedSend<'_>> = staged
             .iter()
@@ -128,14 +137,8 @@ fn send_staged(queues: &[(&Arc<Subscriber>, MutexGuard<'_, QueueState>)]) -> Vec
             .collect();
         crate::engine::send_batch(&sends)
     };
-    let mut results = results.into_iter();
-    for (index, held) in &mut staged {
-        if held.pending().is_none() {
-            continue;
-        }
-        let result = results
-            .next()
-            .unwrap_or_else(|| Err(std::io::Error::other("no result from the batch")));
+    // One result per send, in order.
+    for ((index, held), result) in staged.iter_mut().zip(results) {
         all_sent[*index] = held.finish(result);
     }
     all_sent
@@ -224,8 +227,7 @@ impl Subscriber {
         let mut left = Vec::new();
         for ((sub, state), all_sent) in unsent.iter_mut().zip(all_sent) {
             if !all_sent {
-                state.direct = false;
-                state.sink_waiting = true;
+                state.leave_bytes_to_task();
                 left.push(Arc::clone(sub));
             }
         }
@@ -238,8 +240,7 @@ impl Subscriber {
     /// A direct send left bytes in the sink: direct delivery stops and the task is
     /// woken to write them.
     fn leave_to_task(&self, mut state: MutexGuard<'_, QueueState>) {
-        state.direct = false;
-        state.sink_waiting = true;
+        state.leave_bytes_to_task();
         drop(state);
         self.waker.wake();
     }
