@@ -170,7 +170,11 @@ impl PushOutput {
         // From here on the pump counts what it writes straight into the stats.
         pump.bytes_written = Arc::clone(&self.stats.bytes);
         tracing::info!(stream = self.stream.name(), output = %self.stats.name, destination = %self.target.redacted(), "push live");
-        let subscriber = self.stream.subscribe(self.ctx.queue);
+        // Homed on this worker: the publisher hands this output's items here, where
+        // its task, its encoder and its socket are (`stream::delivery`).
+        let subscriber = self
+            .stream
+            .subscribe_homed(self.ctx.queue, crate::engine::JobQueue::current());
         self.stats.attach(&subscriber);
         let subscription = Subscription {
             stream: &self.stream,
@@ -271,10 +275,7 @@ impl PushOutput {
             .map_err(|e| format!("socket: {e}"))?;
         let media = Arc::new(PushMedia::new(writer, socket, Arc::clone(&self.stats)));
         if media.can_write_directly() {
-            subscriber.set_direct_sink(
-                Arc::clone(&media) as Arc<dyn DirectSink>,
-                crate::engine::JobQueue::current(),
-            );
+            subscriber.set_direct_sink(Arc::clone(&media) as Arc<dyn DirectSink>);
         }
         let mut items = Vec::new();
         loop {

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::Instant;
 
@@ -163,18 +163,21 @@ pub struct Subscriber {
     waker: AtomicWaker,
     limits: QueueLimits,
     dropped: AtomicU64,
-    /// The worker whose job queue runs this subscriber's burst sends.
-    home: OnceLock<Arc<JobQueue>>,
+    /// The worker that is given this subscriber's items (`delivery`); `None`: the
+    /// publisher's thread gives them.
+    home: Option<Arc<JobQueue>>,
 }
 
 impl Subscriber {
-    pub fn new(limits: QueueLimits) -> Arc<Self> {
+    /// A subscriber whose items `home`'s worker is given (`None`: the publisher's
+    /// thread).
+    pub fn new(limits: QueueLimits, home: Option<Arc<JobQueue>>) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(QueueState::default()),
             waker: AtomicWaker::new(),
             limits,
             dropped: AtomicU64::new(0),
-            home: OnceLock::new(),
+            home,
         })
     }
 
@@ -328,21 +331,18 @@ impl Subscriber {
     }
 
     /// From now on the publisher may hand items to `sink` while this subscriber is
-    /// caught up; delivery starts at the first `resume_direct`. A burst's send runs
-    /// on `home`'s worker (the one that runs the subscriber's task), so the sends of
-    /// one burst are shared out over the cores as their outputs are.
-    pub fn set_direct_sink(&self, sink: Arc<dyn DirectSink>, home: Option<Arc<JobQueue>>) {
-        if let Some(home) = home {
-            let _ = self.home.set(home);
-        }
+    /// caught up; delivery starts at the first `resume_direct`. The encoding and the
+    /// send run on the thread that is given this subscriber's items: its home
+    /// worker, where its task runs, when it has one.
+    pub fn set_direct_sink(&self, sink: Arc<dyn DirectSink>) {
         let mut state = self.lock();
         state.direct = false;
         state.sink = Some(sink);
     }
 
-    /// The worker that sends this subscriber's bursts (`set_direct_sink`).
+    /// The worker that is given this subscriber's items, if it has one.
     pub fn home(&self) -> Option<&Arc<JobQueue>> {
-        self.home.get()
+        self.home.as_ref()
     }
 
     /// Stops direct delivery for good and lets the sink go.
@@ -416,10 +416,13 @@ mod tests {
 
     #[test]
     fn overflow_drops_to_next_keyframe_and_counts() {
-        let sub = Subscriber::new(QueueLimits {
-            max_frames: 4,
-            max_bytes: 1 << 20,
-        });
+        let sub = Subscriber::new(
+            QueueLimits {
+                max_frames: 4,
+                max_bytes: 1 << 20,
+            },
+            None,
+        );
         sub.push(video_track());
         sub.push(video(true, 0));
         for dts in 1..=3 {
@@ -467,9 +470,9 @@ mod tests {
     }
 
     fn with_sink() -> (Arc<Subscriber>, Arc<CountingSink>) {
-        let sub = Subscriber::new(QueueLimits::default());
+        let sub = Subscriber::new(QueueLimits::default(), None);
         let sink = Arc::new(CountingSink::default());
-        sub.set_direct_sink(Arc::clone(&sink) as Arc<dyn DirectSink>, None);
+        sub.set_direct_sink(Arc::clone(&sink) as Arc<dyn DirectSink>);
         (sub, sink)
     }
 

@@ -1,5 +1,6 @@
 //! Streams: who publishes, who subscribes, and the bounded queues between them.
 
+mod delivery;
 mod fanout;
 mod registry;
 #[allow(clippy::module_inception)]

@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime};
 use protocol_parsers::media::{Frame, FrameFlags, Track, TrackId, TrackKind};
 use protocol_parsers::rtmp::media::Metadata;
 
+use super::delivery::Subscribers;
 use super::fanout::{QueueLimits, StreamItem, Subscriber};
 use crate::engine::JobQueue;
 
@@ -66,7 +67,7 @@ struct StreamState {
     /// The first frame after a publisher returns is marked DISCONTINUITY.
     mark_discontinuity: bool,
     /// Copy-on-write, so the publisher can fan out after releasing the lock.
-    subscribers: Arc<Vec<Arc<Subscriber>>>,
+    subscribers: Arc<Subscribers>,
     /// Woken when a publisher arrives, the stream ends, or the server shuts down
     /// (`wait_live`, `wait_ended`).
     state_waiters: Vec<Waker>,
@@ -78,7 +79,19 @@ struct StreamState {
     viewers: Vec<(&'static str, u32)>,
     publisher_gone_at: Option<Instant>,
     /// The publisher is handing over one read's worth of messages (`Burst`).
-    burst: bool,
+    burst: Option<BurstInProgress>,
+}
+
+/// What a burst holds back until its end.
+#[derive(Debug)]
+struct BurstInProgress {
+    /// The publisher's worker (`None`: not a worker's thread).
+    here: Option<Arc<JobQueue>>,
+    /// The subscribers `held` is for.
+    subscribers: Arc<Subscribers>,
+    /// The burst's items for the subscribers of other workers, handed to those
+    /// workers together at the burst's end.
+    held: Vec<StreamItem>,
 }
 
 impl StreamState {
@@ -139,34 +152,19 @@ pub struct Burst<'a> {
 impl Drop for Burst<'_> {
     fn drop(&mut self) {
         let mut state = self.stream.lock();
-        state.burst = false;
-        let subscribers = Arc::clone(&state.subscribers);
-        // Rotated as in `push_frame`: the sends take turns at being last.
-        let first = usize::try_from(state.frames_in).unwrap_or(0) % subscribers.len().max(1);
+        let Some(burst) = state.burst.take() else {
+            return;
+        };
+        let turn = usize::try_from(state.frames_in).unwrap_or(0);
         drop(state);
-        let (before, from_first) = subscribers.split_at(first);
-        let rotated = || from_first.iter().chain(before);
-        let here = JobQueue::current();
-        let is_here = |home: &Arc<JobQueue>| here.as_ref().is_some_and(|h| Arc::ptr_eq(h, home));
-        // Subscribers served by other workers are sent there first, one job per
-        // worker: their sends run while this core makes its own.
-        let mut elsewhere: Vec<(Arc<JobQueue>, Vec<Arc<Subscriber>>)> = Vec::new();
-        for sub in rotated() {
-            let Some(home) = sub.home().filter(|home| !is_here(home)) else {
-                continue;
-            };
-            match elsewhere
-                .iter_mut()
-                .find(|(queue, _)| Arc::ptr_eq(queue, home))
-            {
-                Some((_, subs)) => subs.push(Arc::clone(sub)),
-                None => elsewhere.push((Arc::clone(home), vec![Arc::clone(sub)])),
-            }
+        let here = burst.here.as_ref();
+        // Other workers' subscribers first: they encode and send on their cores
+        // while this one does its own.
+        if !burst.held.is_empty() {
+            let held: Arc<[StreamItem]> = burst.held.into();
+            burst.subscribers.hand_to_homes(&held, here, turn);
         }
-        for (queue, subs) in elsewhere {
-            queue.push(Box::new(move || Subscriber::send_bursts(&subs)));
-        }
-        Subscriber::send_bursts(rotated().filter(|sub| sub.home().is_none_or(is_here)));
+        burst.subscribers.send_bursts_here(here, turn);
     }
 }
 
@@ -174,7 +172,13 @@ impl Stream {
     /// Starts a burst, for the publisher: what it pushes until the returned guard
     /// drops (one read of its connection) reaches each caught-up output in one write.
     pub fn burst(&self) -> Burst<'_> {
-        self.lock().burst = true;
+        let here = JobQueue::current();
+        let mut state = self.lock();
+        state.burst = Some(BurstInProgress {
+            here,
+            subscribers: Arc::clone(&state.subscribers),
+            held: Vec::new(),
+        });
         Burst { stream: self }
     }
 
@@ -276,11 +280,9 @@ impl Stream {
         state.publisher = None;
         state.origin = None;
         state.publisher_gone_at = Some(now);
-        let (subscribers, generation) = (Arc::clone(&state.subscribers), state.generation);
-        drop(state);
-        for sub in subscribers.iter() {
-            sub.push(StreamItem::PublisherGone);
-        }
+        let generation = state.generation;
+        // Delivered as the frames were, so it comes after them everywhere.
+        Self::deliver(state, StreamItem::PublisherGone);
         generation
     }
 
@@ -299,7 +301,7 @@ impl Stream {
         state.gop_bytes = 0;
         state.publisher_gone_at = None;
         drop(state);
-        subscribers.iter().for_each(|sub| sub.close());
+        subscribers.all().iter().for_each(|sub| sub.close());
         waiters.into_iter().for_each(Waker::wake);
         true
     }
@@ -314,12 +316,7 @@ impl Stream {
             Some(existing) => *existing = Arc::clone(&track),
             None => state.tracks.push(Arc::clone(&track)),
         }
-        let (subscribers, burst) = (Arc::clone(&state.subscribers), state.burst);
-        drop(state);
-        let item = StreamItem::Track(track);
-        for sub in subscribers.iter() {
-            sub.offer_from_publisher(&item, burst);
-        }
+        Self::deliver(state, StreamItem::Track(track));
         true
     }
 
@@ -330,12 +327,7 @@ impl Stream {
             return false;
         }
         state.metadata = Some(Arc::clone(&metadata));
-        let (subscribers, burst) = (Arc::clone(&state.subscribers), state.burst);
-        drop(state);
-        let item = StreamItem::Metadata(metadata);
-        for sub in subscribers.iter() {
-            sub.offer_from_publisher(&item, burst);
-        }
+        Self::deliver(state, StreamItem::Metadata(metadata));
         true
     }
 
@@ -373,25 +365,66 @@ impl Stream {
                 }
             }
         }
-        let (subscribers, burst) = (Arc::clone(&state.subscribers), state.burst);
-        // Each frame starts the fan-out one subscriber further on. Outputs on a
-        // core write in the order they were woken, each send taking tens of
-        // microseconds; a fixed order would make the last subscriber wait for
-        // all the others on every frame, a rotating one spreads that wait evenly.
-        let first = usize::try_from(state.frames_in).unwrap_or(0) % subscribers.len().max(1);
-        drop(state);
-        let item = StreamItem::Frame(frame, Some(Instant::now()));
-        let (before, from_first) = subscribers.split_at(first);
-        for sub in from_first.iter().chain(before) {
-            sub.offer_from_publisher(&item, burst);
-        }
+        Self::deliver(state, StreamItem::Frame(frame, Some(Instant::now())));
         true
+    }
+
+    /// Gives `item` to every subscriber: now to those this thread serves, and
+    /// through their workers' job queues to the others (`delivery`), during a
+    /// burst at its end. Releases the stream's lock before it offers or wakes
+    /// anything.
+    fn deliver(mut state: MutexGuard<'_, StreamState>, item: StreamItem) {
+        let subscribers = Arc::clone(&state.subscribers);
+        let turn = usize::try_from(state.frames_in).unwrap_or(0);
+        let mut held_for_before = None;
+        let (here, in_burst) = match &mut state.burst {
+            Some(burst) => {
+                if !Arc::ptr_eq(&burst.subscribers, &subscribers) {
+                    // Someone joined or left mid-burst: what is held so far is for
+                    // the subscribers of before, and goes to them now.
+                    let before =
+                        std::mem::replace(&mut burst.subscribers, Arc::clone(&subscribers));
+                    held_for_before = Some((before, std::mem::take(&mut burst.held)));
+                }
+                if subscribers.any_elsewhere(burst.here.as_ref()) {
+                    burst.held.push(item.clone());
+                }
+                (burst.here.clone(), true)
+            }
+            None => (JobQueue::current(), false),
+        };
+        drop(state);
+        let here = here.as_ref();
+        if let Some((before, held)) = held_for_before.filter(|(_, held)| !held.is_empty()) {
+            before.hand_to_homes(&Arc::from(held), here, turn);
+        }
+        if in_burst {
+            subscribers.offer_here(&item, here, true, turn);
+        } else {
+            // Handed over first: the other workers start while this one offers.
+            let items: Arc<[StreamItem]> = Arc::new([item]);
+            if subscribers.any_elsewhere(here) {
+                subscribers.hand_to_homes(&items, here, turn);
+            }
+            subscribers.offer_here(&items[0], here, false, turn);
+        }
     }
 
     /// Adds a subscriber. It first receives metadata, track configs and the frames
     /// since the last keyframe, so a late joiner starts at once.
+    /// A subscriber given its items on the publisher's thread.
     pub fn subscribe(&self, limits: QueueLimits) -> Arc<Subscriber> {
-        let sub = Subscriber::new(limits);
+        self.subscribe_homed(limits, None)
+    }
+
+    /// A subscriber given its items on `home`'s worker (`delivery`); `None`: on the
+    /// publisher's thread.
+    pub fn subscribe_homed(
+        &self,
+        limits: QueueLimits,
+        home: Option<Arc<JobQueue>>,
+    ) -> Arc<Subscriber> {
+        let sub = Subscriber::new(limits, home);
         let mut state = self.lock();
         if let Some(metadata) = &state.metadata {
             sub.push(StreamItem::Metadata(Arc::clone(metadata)));
@@ -405,22 +438,13 @@ impl Stream {
         if state.publisher.is_none() && state.publisher_gone_at.is_some() {
             sub.push(StreamItem::PublisherGone);
         }
-        let mut list = Vec::with_capacity(state.subscribers.len() + 1);
-        list.extend(state.subscribers.iter().cloned());
-        list.push(Arc::clone(&sub));
-        state.subscribers = Arc::new(list);
+        state.subscribers = Arc::new(state.subscribers.with(Arc::clone(&sub)));
         sub
     }
 
     pub fn unsubscribe(&self, sub: &Arc<Subscriber>) {
         let mut state = self.lock();
-        let list: Vec<_> = state
-            .subscribers
-            .iter()
-            .filter(|s| !Arc::ptr_eq(s, sub))
-            .cloned()
-            .collect();
-        state.subscribers = Arc::new(list);
+        state.subscribers = Arc::new(state.subscribers.without(sub));
     }
 
     /// Resolves once a publisher holds the stream.
@@ -466,7 +490,7 @@ impl Stream {
         let subscribers = std::mem::take(&mut state.subscribers);
         let waiters = std::mem::take(&mut state.state_waiters);
         drop(state);
-        subscribers.iter().for_each(|sub| sub.close());
+        subscribers.all().iter().for_each(|sub| sub.close());
         waiters.into_iter().for_each(Waker::wake);
     }
 }
@@ -528,6 +552,33 @@ mod tests {
         }
     }
 
+    fn video_track() -> Track {
+        Track {
+            id: TrackId::VIDEO,
+            timescale: 1000,
+            config: protocol_parsers::media::CodecConfig::Video {
+                codec: protocol_parsers::media::VideoCodec::H264,
+                record: Bytes::new(),
+                width: 0,
+                height: 0,
+            },
+        }
+    }
+
+    fn video_frame(dts: i64, key: bool) -> Frame {
+        Frame {
+            track: TrackId::VIDEO,
+            dts,
+            cts: 0,
+            flags: if key {
+                FrameFlags::KEYFRAME
+            } else {
+                FrameFlags::NONE
+            },
+            data: Bytes::from_static(&[0; 10]),
+        }
+    }
+
     fn audio_frame(dts: i64) -> Frame {
         Frame {
             track: TrackId::AUDIO,
@@ -561,14 +612,36 @@ mod tests {
         );
     }
 
-    /// Logs the thread each send runs on.
+    /// Logs the thread each encode and each send runs on, and what was encoded.
     #[derive(Default)]
     struct ThreadLog {
+        encodes: StdMutex<Vec<(std::thread::ThreadId, String)>>,
         sends: StdMutex<Vec<std::thread::ThreadId>>,
     }
 
+    impl ThreadLog {
+        fn encoded(&self) -> Vec<String> {
+            let encodes = self.encodes.lock().expect("log");
+            encodes.iter().map(|(_, what)| what.clone()).collect()
+        }
+
+        fn encode_threads(&self) -> Vec<std::thread::ThreadId> {
+            let encodes = self.encodes.lock().expect("log");
+            encodes.iter().map(|(thread, _)| *thread).collect()
+        }
+    }
+
     impl super::super::DirectSink for ThreadLog {
-        fn encode(&self, _item: &StreamItem) {}
+        fn encode(&self, item: &StreamItem) {
+            let what = match item {
+                StreamItem::Frame(frame, _) => format!("frame {}", frame.dts),
+                other => format!("{other:?}"),
+            };
+            self.encodes
+                .lock()
+                .expect("log")
+                .push((std::thread::current().id(), what));
+        }
         fn send(&self) -> bool {
             self.sends
                 .lock()
@@ -578,41 +651,133 @@ mod tests {
         }
     }
 
-    /// A burst's send for a subscriber of another worker runs there, as a job; one
-    /// without a worker is sent by the publisher at the burst's end.
-    #[test]
-    fn a_bursts_sends_run_on_the_workers_of_their_subscribers() {
-        let stream = Stream::new("burst");
-        let publisher = stream
+    fn publish(stream: &Arc<Stream>) -> PublisherGuard {
+        stream
             .try_publish(1, Origin::new("rtmp", "127.0.0.1:1".parse().expect("addr")))
-            .expect("publish");
+            .expect("publish")
+    }
+
+    /// A subscriber whose items its own worker (`home`) is given, writing to `sink`.
+    fn homed(
+        stream: &Stream,
+        sink: &Arc<ThreadLog>,
+        home: Option<&Arc<JobQueue>>,
+    ) -> Arc<Subscriber> {
+        let sub = stream.subscribe_homed(QueueLimits::default(), home.cloned());
+        sub.set_direct_sink(Arc::clone(sink) as Arc<dyn super::super::DirectSink>);
+        // What the stream had (its tracks) is the task's to write first.
+        sub.drain_now(&mut Vec::new());
+        assert!(sub.resume_direct());
+        sub
+    }
+
+    /// Runs what `worker`'s job queue holds on a thread of its own, as the worker
+    /// would; returns that thread's id.
+    fn run_jobs(worker: &Arc<JobQueue>) -> std::thread::ThreadId {
+        let worker = Arc::clone(worker);
+        std::thread::spawn(move || {
+            // One turn of the worker's job loop runs what is queued, then waits.
+            let run = std::pin::pin!(worker.run());
+            assert!(futures_util::FutureExt::now_or_never(run).is_none());
+            std::thread::current().id()
+        })
+        .join()
+        .expect("worker")
+    }
+
+    /// A burst's items for a subscriber of another worker are encoded and sent
+    /// there, as a job at the burst's end; one without a worker is served by the
+    /// publisher's thread.
+    #[test]
+    fn a_bursts_items_are_encoded_and_sent_on_the_workers_of_their_subscribers() {
+        let stream = Stream::new("burst");
+        let publisher = publish(&stream);
         let elsewhere = Arc::new(JobQueue::default());
         let (remote, local) = (
             Arc::new(ThreadLog::default()),
             Arc::new(ThreadLog::default()),
         );
-        for (sink, home) in [(&remote, Some(Arc::clone(&elsewhere))), (&local, None)] {
-            let sub = stream.subscribe(QueueLimits::default());
-            sub.set_direct_sink(Arc::clone(sink) as Arc<dyn super::super::DirectSink>, home);
-            assert!(sub.resume_direct());
-        }
+        let _remote_sub = homed(&stream, &remote, Some(&elsewhere));
+        let _local_sub = homed(&stream, &local, None);
         let burst = stream.burst();
         assert!(publisher.push_frame(audio_frame(0)));
+        assert!(publisher.push_frame(audio_frame(1)));
         drop(burst);
         let publisher_thread = std::thread::current().id();
-        assert_eq!(*local.sends.lock().expect("log"), [publisher_thread]);
+        assert_eq!(local.encoded(), ["frame 0", "frame 1"]);
+        assert_eq!(local.encode_threads(), [publisher_thread; 2]);
+        assert_eq!(
+            *local.sends.lock().expect("log"),
+            [publisher_thread],
+            "one send per burst"
+        );
+        assert!(remote.encoded().is_empty(), "left to its worker");
         assert!(
             remote.sends.lock().expect("log").is_empty(),
             "left to its worker"
         );
-        let worker = std::thread::spawn(move || {
-            // One turn of the worker's job loop runs what is queued, then waits.
-            let run = std::pin::pin!(elsewhere.run());
-            assert!(futures_util::FutureExt::now_or_never(run).is_none());
-            std::thread::current().id()
-        })
-        .join()
-        .expect("worker");
-        assert_eq!(*remote.sends.lock().expect("log"), [worker]);
+        let worker = run_jobs(&elsewhere);
+        assert_eq!(remote.encoded(), ["frame 0", "frame 1"]);
+        assert_eq!(remote.encode_threads(), [worker; 2]);
+        assert_eq!(
+            *remote.sends.lock().expect("log"),
+            [worker],
+            "one send per burst"
+        );
+    }
+
+    /// What follows a burst outside any burst (here the publisher leaving) reaches
+    /// another worker's subscriber after the burst's items, not before them.
+    #[test]
+    fn another_workers_subscriber_gets_a_burst_and_what_follows_it_in_order() {
+        let stream = Stream::new("order");
+        let publisher = publish(&stream);
+        let elsewhere = Arc::new(JobQueue::default());
+        let sink = Arc::new(ThreadLog::default());
+        let sub = homed(&stream, &sink, Some(&elsewhere));
+        let burst = stream.burst();
+        assert!(publisher.push_frame(audio_frame(0)));
+        drop(burst);
+        assert!(publisher.push_frame(audio_frame(1)), "outside a burst");
+        publisher.release(Instant::now());
+        assert!(sink.encoded().is_empty(), "all of it left to the worker");
+        run_jobs(&elsewhere);
+        assert_eq!(sink.encoded(), ["frame 0", "frame 1"]);
+        let mut queued = Vec::new();
+        sub.drain_now(&mut queued);
+        assert!(
+            matches!(queued[..], [StreamItem::PublisherGone]),
+            "the end of the publish is the task's, after the frames: {queued:?}"
+        );
+    }
+
+    /// A subscriber that joins mid-burst has the burst's earlier frames from the
+    /// GOP cache: it must not be given them a second time at the burst's end, while
+    /// the subscribers of before get every frame once.
+    #[test]
+    fn joining_mid_burst_gets_each_frame_once() {
+        let stream = Stream::new("join");
+        let publisher = publish(&stream);
+        assert!(publisher.push_track(video_track()));
+        let elsewhere = Arc::new(JobQueue::default());
+        let early_sink = Arc::new(ThreadLog::default());
+        let _early = homed(&stream, &early_sink, Some(&elsewhere));
+        let burst = stream.burst();
+        assert!(publisher.push_frame(video_frame(0, true)));
+        let late = stream.subscribe_homed(QueueLimits::default(), Some(Arc::clone(&elsewhere)));
+        assert!(publisher.push_frame(video_frame(1, false)));
+        drop(burst);
+        run_jobs(&elsewhere);
+        assert_eq!(early_sink.encoded(), ["frame 0", "frame 1"]);
+        let mut queued = Vec::new();
+        late.drain_now(&mut queued);
+        let frames: Vec<i64> = queued
+            .iter()
+            .filter_map(|item| match item {
+                StreamItem::Frame(frame, _) => Some(frame.dts),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(frames, [0, 1], "the GOP's frame, then the burst's next one");
     }
 }

@@ -1,0 +1,164 @@
+//! Which thread hands a stream's items to each subscriber. A subscriber that lives
+//! on a worker of its own (a push output) is given the publisher's items on that
+//! worker, as a job: its queue, its sink's encoder and its socket are then touched
+//! from its own core only, and the publisher's core hands each other worker one
+//! shared list of items per burst instead of encoding, reference-counting and
+//! writing state for every output there (BENCHMARKS.md, "Each output's items on
+//! its own worker"). The others are given them on the publisher's thread.
+//!
+//! Order: a subscriber is in one group for its whole life, and its group is always
+//! served by the same thread (the publisher's, or its home worker's job queue,
+//! which runs jobs in the order they were pushed), so it sees items in publishing
+//! order.
+
+use std::sync::Arc;
+
+use super::fanout::{StreamItem, Subscriber};
+use crate::engine::JobQueue;
+
+/// A stream's subscribers, grouped by the worker that delivers to them. Replaced,
+/// never changed, when one joins or leaves (copy-on-write), so a publisher can
+/// deliver without the stream's lock.
+#[derive(Debug, Default)]
+pub(super) struct Subscribers {
+    all: Vec<Arc<Subscriber>>,
+    groups: Vec<HomeGroup>,
+}
+
+#[derive(Debug)]
+struct HomeGroup {
+    /// `None`: subscribers without a worker of their own, served by the publisher.
+    home: Option<Arc<JobQueue>>,
+    members: Arc<[Arc<Subscriber>]>,
+}
+
+impl HomeGroup {
+    /// Whether the thread of worker `here` (`None`: not a worker) serves this group.
+    fn is_served_by(&self, here: Option<&Arc<JobQueue>>) -> bool {
+        self.home
+            .as_ref()
+            .is_none_or(|home| here.is_some_and(|here| Arc::ptr_eq(here, home)))
+    }
+}
+
+/// `members`, starting one further on each turn (a frame). Outputs on a core write
+/// in turn, each send taking microseconds; a fixed order would make the last
+/// subscriber wait for all the others on every frame, a rotating one spreads that
+/// wait evenly.
+fn rotated(members: &[Arc<Subscriber>], turn: usize) -> impl Iterator<Item = &Arc<Subscriber>> {
+    let (before, from_first) = members.split_at(turn % members.len().max(1));
+    from_first.iter().chain(before)
+}
+
+fn same_home(a: Option<&Arc<JobQueue>>, b: Option<&Arc<JobQueue>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+impl Subscribers {
+    fn from_list(all: Vec<Arc<Subscriber>>) -> Self {
+        let mut groups: Vec<HomeGroup> = Vec::new();
+        for sub in &all {
+            if groups
+                .iter()
+                .any(|g| same_home(g.home.as_ref(), sub.home()))
+            {
+                continue;
+            }
+            let home = sub.home().cloned();
+            let members = all
+                .iter()
+                .filter(|s| same_home(s.home(), home.as_ref()))
+                .cloned()
+                .collect();
+            groups.push(HomeGroup { home, members });
+        }
+        Self { all, groups }
+    }
+
+    pub fn all(&self) -> &[Arc<Subscriber>] {
+        &self.all
+    }
+
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    /// These subscribers and `sub`.
+    pub fn with(&self, sub: Arc<Subscriber>) -> Self {
+        let mut all = Vec::with_capacity(self.all.len() + 1);
+        all.extend(self.all.iter().cloned());
+        all.push(sub);
+        Self::from_list(all)
+    }
+
+    /// These subscribers without `sub`.
+    pub fn without(&self, sub: &Arc<Subscriber>) -> Self {
+        let all = self
+            .all
+            .iter()
+            .filter(|s| !Arc::ptr_eq(s, sub))
+            .cloned()
+            .collect();
+        Self::from_list(all)
+    }
+
+    /// Whether some subscribers are served by a worker other than `here`.
+    pub fn any_elsewhere(&self, here: Option<&Arc<JobQueue>>) -> bool {
+        self.groups.iter().any(|group| !group.is_served_by(here))
+    }
+
+    /// Offers `item` to the subscribers that the thread of worker `here` serves.
+    pub fn offer_here(
+        &self,
+        item: &StreamItem,
+        here: Option<&Arc<JobQueue>>,
+        in_burst: bool,
+        turn: usize,
+    ) {
+        for group in self.groups.iter().filter(|g| g.is_served_by(here)) {
+            for sub in rotated(&group.members, turn) {
+                sub.offer_from_publisher(item, in_burst);
+            }
+        }
+    }
+
+    /// The end of a burst for the subscribers that the thread of worker `here`
+    /// serves: writes what the burst left in their sinks.
+    pub fn send_bursts_here(&self, here: Option<&Arc<JobQueue>>, turn: usize) {
+        Subscriber::send_bursts(
+            self.groups
+                .iter()
+                .filter(|g| g.is_served_by(here))
+                .flat_map(|group| rotated(&group.members, turn)),
+        );
+    }
+
+    /// Hands `items` to the subscribers of every worker other than `here`, as one
+    /// job per worker: it offers each subscriber the items in order, as a burst,
+    /// then writes the burst. The job holds the one shared list; nothing is
+    /// counted or written per subscriber on this thread.
+    pub fn hand_to_homes(
+        &self,
+        items: &Arc<[StreamItem]>,
+        here: Option<&Arc<JobQueue>>,
+        turn: usize,
+    ) {
+        for group in self.groups.iter().filter(|g| !g.is_served_by(here)) {
+            let Some(home) = &group.home else { continue };
+            let members = Arc::clone(&group.members);
+            let items = Arc::clone(items);
+            home.push(Box::new(move || {
+                for sub in rotated(&members, turn) {
+                    for item in items.iter() {
+                        sub.offer_from_publisher(item, true);
+                    }
+                }
+                Subscriber::send_bursts(rotated(&members, turn));
+            }));
+        }
+    }
+}
