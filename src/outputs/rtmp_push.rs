@@ -170,11 +170,7 @@ impl PushOutput {
         // From here on the pump counts what it writes straight into the stats.
         pump.bytes_written = Arc::clone(&self.stats.bytes);
         tracing::info!(stream = self.stream.name(), output = %self.stats.name, destination = %self.target.redacted(), "push live");
-        // Homed on this worker: the publisher hands this output's items here, where
-        // its task, its encoder and its socket are (`stream::delivery`).
-        let subscriber = self
-            .stream
-            .subscribe_homed(self.ctx.queue, crate::engine::JobQueue::current());
+        let subscriber = self.stream.subscribe(self.ctx.queue);
         self.stats.attach(&subscriber);
         let subscription = Subscription {
             stream: &self.stream,

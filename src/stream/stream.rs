@@ -412,18 +412,16 @@ impl Stream {
 
     /// Adds a subscriber. It first receives metadata, track configs and the frames
     /// since the last keyframe, so a late joiner starts at once.
-    /// A subscriber given its items on the publisher's thread.
+    /// A subscriber given its items on the calling thread's worker, where its task
+    /// runs (`delivery`); off the workers (the transcoder's threads), on the
+    /// publisher's thread.
     pub fn subscribe(&self, limits: QueueLimits) -> Arc<Subscriber> {
-        self.subscribe_homed(limits, None)
+        self.subscribe_homed(limits, JobQueue::current())
     }
 
     /// A subscriber given its items on `home`'s worker (`delivery`); `None`: on the
     /// publisher's thread.
-    pub fn subscribe_homed(
-        &self,
-        limits: QueueLimits,
-        home: Option<Arc<JobQueue>>,
-    ) -> Arc<Subscriber> {
+    fn subscribe_homed(&self, limits: QueueLimits, home: Option<Arc<JobQueue>>) -> Arc<Subscriber> {
         let sub = Subscriber::new(limits, home);
         let mut state = self.lock();
         if let Some(metadata) = &state.metadata {
