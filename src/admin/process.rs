@@ -62,12 +62,18 @@ mod tests {
         assert!(stats.resident_bytes > 1024 * 1024, "{stats:?}");
         assert!(stats.open_fds >= 3, "{stats:?}");
         assert!(stats.threads >= 1, "{stats:?}");
-        // Burn a little CPU so the figure cannot be a constant zero.
+        // Burn CPU until the kernel has counted a tick of it (10 ms; a fixed amount
+        // of work can finish inside one), so the figure cannot be a constant zero.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let mut x = 0u64;
-        for i in 0..20_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
+        while super::read().cpu_seconds == 0.0 && std::time::Instant::now() < deadline {
+            for i in 0..1_000_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
         }
-        std::hint::black_box(x);
-        assert!(super::read().cpu_seconds > 0.0);
+        assert!(
+            super::read().cpu_seconds > 0.0,
+            "no CPU time counted in 5 s of work"
+        );
     }
 }
