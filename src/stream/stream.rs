@@ -147,10 +147,16 @@ impl PublisherGuard {
 #[derive(Debug)]
 pub struct Burst<'a> {
     stream: &'a Stream,
+    /// False for a burst begun inside another: the outer one holds the items and
+    /// ends the burst.
+    outermost: bool,
 }
 
 impl Drop for Burst<'_> {
     fn drop(&mut self) {
+        if !self.outermost {
+            return;
+        }
         let mut state = self.stream.lock();
         let Some(burst) = state.burst.take() else {
             return;
@@ -174,12 +180,18 @@ impl Stream {
     pub fn burst(&self) -> Burst<'_> {
         let here = JobQueue::current();
         let mut state = self.lock();
-        state.burst = Some(BurstInProgress {
-            here,
-            subscribers: Arc::clone(&state.subscribers),
-            held: Vec::new(),
-        });
-        Burst { stream: self }
+        let outermost = state.burst.is_none();
+        if outermost {
+            state.burst = Some(BurstInProgress {
+                here,
+                subscribers: Arc::clone(&state.subscribers),
+                held: Vec::new(),
+            });
+        }
+        Burst {
+            stream: self,
+            outermost,
+        }
     }
 
     pub fn new(name: &str) -> Arc<Self> {
@@ -720,6 +732,30 @@ mod tests {
         assert_eq!(
             *remote.sends.lock().expect("log"),
             [worker],
+            "one send per burst"
+        );
+    }
+
+    /// A burst begun inside another neither ends it nor drops what it holds.
+    #[test]
+    fn a_burst_inside_a_burst_leaves_the_outer_one_whole() {
+        let stream = Stream::new("nested");
+        let publisher = publish(&stream);
+        let elsewhere = Arc::new(JobQueue::default());
+        let sink = Arc::new(ThreadLog::default());
+        let _sub = homed(&stream, &sink, Some(&elsewhere));
+        let outer = stream.burst();
+        assert!(publisher.push_frame(audio_frame(0)));
+        drop(stream.burst());
+        assert!(publisher.push_frame(audio_frame(1)));
+        run_jobs(&elsewhere);
+        assert!(sink.encoded().is_empty(), "held until the outer burst ends");
+        drop(outer);
+        run_jobs(&elsewhere);
+        assert_eq!(sink.encoded(), ["frame 0", "frame 1"]);
+        assert_eq!(
+            sink.sends.lock().expect("log").len(),
+            1,
             "one send per burst"
         );
     }
