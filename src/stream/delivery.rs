@@ -140,17 +140,21 @@ impl Subscribers {
     /// Hands `items` to the subscribers of every worker other than `here`, as one
     /// job per worker: it offers each subscriber the items in order, as a burst,
     /// then writes the burst. The job holds the one shared list; nothing is
-    /// counted or written per subscriber on this thread.
+    /// counted or written per subscriber on this thread. No items, no jobs.
     pub fn hand_to_homes(
         &self,
-        items: &Arc<[StreamItem]>,
+        items: impl Into<Arc<[StreamItem]>>,
         here: Option<&Arc<JobQueue>>,
         turn: usize,
     ) {
+        let items: Arc<[StreamItem]> = items.into();
+        if items.is_empty() {
+            return;
+        }
         for group in self.groups.iter().filter(|g| !g.is_served_by(here)) {
             let Some(home) = &group.home else { continue };
             let members = Arc::clone(&group.members);
-            let items = Arc::clone(items);
+            let items = Arc::clone(&items);
             home.push(Box::new(move || {
                 for sub in rotated(&members, turn) {
                     for item in items.iter() {

@@ -166,10 +166,7 @@ impl Drop for Burst<'_> {
         let here = burst.here.as_ref();
         // Other workers' subscribers first: they encode and send on their cores
         // while this one does its own.
-        if !burst.held.is_empty() {
-            let held: Arc<[StreamItem]> = burst.held.into();
-            burst.subscribers.hand_to_homes(&held, here, turn);
-        }
+        burst.subscribers.hand_to_homes(burst.held, here, turn);
         burst.subscribers.send_bursts_here(here, turn);
     }
 }
@@ -407,26 +404,23 @@ impl Stream {
         };
         drop(state);
         let here = here.as_ref();
-        if let Some((before, held)) = held_for_before.filter(|(_, held)| !held.is_empty()) {
-            before.hand_to_homes(&Arc::from(held), here, turn);
+        if let Some((before, held)) = held_for_before {
+            before.hand_to_homes(held, here, turn);
         }
         if in_burst {
             subscribers.offer_here(&item, here, true, turn);
         } else {
             // Handed over first: the other workers start while this one offers.
             let items: Arc<[StreamItem]> = Arc::new([item]);
-            if subscribers.any_elsewhere(here) {
-                subscribers.hand_to_homes(&items, here, turn);
-            }
+            subscribers.hand_to_homes(Arc::clone(&items), here, turn);
             subscribers.offer_here(&items[0], here, false, turn);
         }
     }
 
     /// Adds a subscriber. It first receives metadata, track configs and the frames
-    /// since the last keyframe, so a late joiner starts at once.
-    /// A subscriber given its items on the calling thread's worker, where its task
-    /// runs (`delivery`); off the workers (the transcoder's threads), on the
-    /// publisher's thread.
+    /// since the last keyframe, so a late joiner starts at once. It is given its
+    /// items on the calling thread's worker, where its task runs (`delivery`); off
+    /// the workers (the transcoder's threads), on the publisher's thread.
     pub fn subscribe(&self, limits: QueueLimits) -> Arc<Subscriber> {
         self.subscribe_homed(limits, JobQueue::current())
     }
@@ -681,6 +675,32 @@ mod tests {
         sub
     }
 
+    /// A published stream with one subscriber whose items another worker is given.
+    struct OneElsewhere {
+        stream: Arc<Stream>,
+        publisher: PublisherGuard,
+        worker: Arc<JobQueue>,
+        sink: Arc<ThreadLog>,
+        sub: Arc<Subscriber>,
+    }
+
+    impl OneElsewhere {
+        fn new(name: &str) -> Self {
+            let stream = Stream::new(name);
+            let publisher = publish(&stream);
+            let worker = Arc::new(JobQueue::default());
+            let sink = Arc::new(ThreadLog::default());
+            let sub = homed(&stream, &sink, Some(&worker));
+            Self {
+                stream,
+                publisher,
+                worker,
+                sink,
+                sub,
+            }
+        }
+    }
+
     /// Runs what `worker`'s job queue holds on a thread of its own, as the worker
     /// would; returns that thread's id.
     fn run_jobs(worker: &Arc<JobQueue>) -> std::thread::ThreadId {
@@ -739,11 +759,13 @@ mod tests {
     /// A burst begun inside another neither ends it nor drops what it holds.
     #[test]
     fn a_burst_inside_a_burst_leaves_the_outer_one_whole() {
-        let stream = Stream::new("nested");
-        let publisher = publish(&stream);
-        let elsewhere = Arc::new(JobQueue::default());
-        let sink = Arc::new(ThreadLog::default());
-        let _sub = homed(&stream, &sink, Some(&elsewhere));
+        let OneElsewhere {
+            stream,
+            publisher,
+            worker: elsewhere,
+            sink,
+            ..
+        } = OneElsewhere::new("nested");
         let outer = stream.burst();
         assert!(publisher.push_frame(audio_frame(0)));
         drop(stream.burst());
@@ -764,11 +786,13 @@ mod tests {
     /// another worker's subscriber after the burst's items, not before them.
     #[test]
     fn another_workers_subscriber_gets_a_burst_and_what_follows_it_in_order() {
-        let stream = Stream::new("order");
-        let publisher = publish(&stream);
-        let elsewhere = Arc::new(JobQueue::default());
-        let sink = Arc::new(ThreadLog::default());
-        let sub = homed(&stream, &sink, Some(&elsewhere));
+        let OneElsewhere {
+            stream,
+            publisher,
+            worker: elsewhere,
+            sink,
+            sub,
+        } = OneElsewhere::new("order");
         let burst = stream.burst();
         assert!(publisher.push_frame(audio_frame(0)));
         drop(burst);
