@@ -10,11 +10,22 @@
 //! served by the same thread (the publisher's, or its home worker's job queue,
 //! which runs jobs in the order they were pushed), so it sees items in publishing
 //! order.
+//!
+//! Bounded: what a stream has handed to a worker and that worker has not yet
+//! offered is limited like a subscriber's queue (`InFlight`). A worker that stalls
+//! (a saturated core) then holds a few seconds of each stream's frames at most; the
+//! frames beyond are left out and its subscribers resume at the next keyframe,
+//! counting them as dropped, as a subscriber's own queue does.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use super::fanout::{StreamItem, Subscriber};
+use super::fanout::{QueueLimits, StreamItem, Subscriber};
 use crate::engine::JobQueue;
+
+/// The most a stream may have handed to one worker and not yet offered there:
+/// what one subscriber may queue.
+const IN_FLIGHT_LIMITS: QueueLimits = QueueLimits::DEFAULT;
 
 /// A stream's subscribers, grouped by the worker that delivers to them. Replaced,
 /// never changed, when one joins or leaves (copy-on-write), so a publisher can
@@ -30,6 +41,60 @@ struct HomeGroup {
     /// `None`: subscribers without a worker of their own, served by the publisher.
     home: Option<Arc<JobQueue>>,
     members: Arc<[Arc<Subscriber>]>,
+    /// What this stream has handed to `home` and `home` has not yet offered; the
+    /// same for every version of the subscriber list, as the jobs outlive them.
+    in_flight: Arc<InFlight>,
+}
+
+/// A stream's frames handed to one worker's job queue and not yet offered there.
+#[derive(Debug, Default)]
+struct InFlight {
+    frames: AtomicUsize,
+    bytes: AtomicUsize,
+    /// Frames left out since the last job: that job's subscribers drop to the next
+    /// keyframe and count them.
+    left_out: AtomicU64,
+}
+
+impl InFlight {
+    /// What of `items` may go to the worker: all of them while within the limits,
+    /// else all but the frames, which are counted as left out. Returns the items and
+    /// the frames and bytes they hold.
+    fn admit(&self, items: &Arc<[StreamItem]>) -> (Arc<[StreamItem]>, usize, usize) {
+        let (frames, bytes) = frames_and_bytes(items);
+        if frames == 0 {
+            return (Arc::clone(items), 0, 0);
+        }
+        let within = self.frames.load(Ordering::Relaxed) + frames <= IN_FLIGHT_LIMITS.max_frames
+            && self.bytes.load(Ordering::Relaxed) + bytes <= IN_FLIGHT_LIMITS.max_bytes;
+        if within {
+            self.frames.fetch_add(frames, Ordering::Relaxed);
+            self.bytes.fetch_add(bytes, Ordering::Relaxed);
+            return (Arc::clone(items), frames, bytes);
+        }
+        self.left_out.fetch_add(frames as u64, Ordering::Relaxed);
+        let rest: Arc<[StreamItem]> = items
+            .iter()
+            .filter(|item| !matches!(item, StreamItem::Frame(..)))
+            .cloned()
+            .collect();
+        (rest, 0, 0)
+    }
+
+    /// A job has offered its items.
+    fn release(&self, frames: usize, bytes: usize) {
+        self.frames.fetch_sub(frames, Ordering::Relaxed);
+        self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+fn frames_and_bytes(items: &[StreamItem]) -> (usize, usize) {
+    items
+        .iter()
+        .fold((0, 0), |(frames, bytes), item| match item {
+            StreamItem::Frame(frame, _) => (frames + 1, bytes + frame.data.len()),
+            _ => (frames, bytes),
+        })
 }
 
 impl HomeGroup {
@@ -59,7 +124,9 @@ fn same_home(a: Option<&Arc<JobQueue>>, b: Option<&Arc<JobQueue>>) -> bool {
 }
 
 impl Subscribers {
-    fn from_list(all: Vec<Arc<Subscriber>>) -> Self {
+    /// Groups `all` by home, each group keeping the in-flight count of its home in
+    /// `before`.
+    fn from_list(all: Vec<Arc<Subscriber>>, before: &[HomeGroup]) -> Self {
         let mut groups: Vec<HomeGroup> = Vec::new();
         for sub in &all {
             if groups
@@ -74,7 +141,15 @@ impl Subscribers {
                 .filter(|s| same_home(s.home(), home.as_ref()))
                 .cloned()
                 .collect();
-            groups.push(HomeGroup { home, members });
+            let in_flight = before
+                .iter()
+                .find(|g| same_home(g.home.as_ref(), home.as_ref()))
+                .map_or_else(Arc::default, |g| Arc::clone(&g.in_flight));
+            groups.push(HomeGroup {
+                home,
+                members,
+                in_flight,
+            });
         }
         Self { all, groups }
     }
@@ -92,7 +167,7 @@ impl Subscribers {
         let mut all = Vec::with_capacity(self.all.len() + 1);
         all.extend(self.all.iter().cloned());
         all.push(sub);
-        Self::from_list(all)
+        Self::from_list(all, &self.groups)
     }
 
     /// These subscribers without `sub`.
@@ -103,7 +178,7 @@ impl Subscribers {
             .filter(|s| !Arc::ptr_eq(s, sub))
             .cloned()
             .collect();
-        Self::from_list(all)
+        Self::from_list(all, &self.groups)
     }
 
     /// Whether some subscribers are served by a worker other than `here`.
@@ -140,7 +215,8 @@ impl Subscribers {
     /// Hands `items` to the subscribers of every worker other than `here`, as one
     /// job per worker: it offers each subscriber the items in order, as a burst,
     /// then writes the burst. The job holds the one shared list; nothing is
-    /// counted or written per subscriber on this thread. No items, no jobs.
+    /// counted or written per subscriber on this thread. No items, no jobs. Frames
+    /// beyond what a worker may have in flight are left out (`InFlight`).
     pub fn hand_to_homes(
         &self,
         items: impl Into<Arc<[StreamItem]>>,
@@ -153,15 +229,25 @@ impl Subscribers {
         }
         for group in self.groups.iter().filter(|g| !g.is_served_by(here)) {
             let Some(home) = &group.home else { continue };
+            let in_flight = Arc::clone(&group.in_flight);
+            let (items, frames, bytes) = in_flight.admit(&items);
+            if items.is_empty() {
+                // All left out: the next job tells the subscribers.
+                continue;
+            }
+            let left_out = in_flight.left_out.swap(0, Ordering::Relaxed);
             let members = Arc::clone(&group.members);
-            let items = Arc::clone(&items);
             home.push(Box::new(move || {
                 for sub in rotated(&members, turn) {
+                    if left_out > 0 {
+                        sub.skip_to_keyframe(left_out);
+                    }
                     for item in items.iter() {
                         sub.offer_from_publisher(item, true);
                     }
                 }
                 Subscriber::send_bursts(rotated(&members, turn));
+                in_flight.release(frames, bytes);
             }));
         }
     }

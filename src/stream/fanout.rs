@@ -41,13 +41,17 @@ pub struct QueueLimits {
     pub max_bytes: usize,
 }
 
+impl QueueLimits {
+    /// About 4 s of 1080p30 video with audio at 8 Mbit/s.
+    pub const DEFAULT: Self = Self {
+        max_frames: 512,
+        max_bytes: 4 * 1024 * 1024,
+    };
+}
+
 impl Default for QueueLimits {
     fn default() -> Self {
-        // About 4 s of 1080p30 video with audio at 8 Mbit/s.
-        Self {
-            max_frames: 512,
-            max_bytes: 4 * 1024 * 1024,
-        }
+        Self::DEFAULT
     }
 }
 
@@ -209,6 +213,17 @@ impl Subscriber {
     /// its own (whose reference counts every output's core would contend for).
     pub fn offer_from_publisher(&self, item: &StreamItem, in_burst: bool) {
         self.offer(Cow::Borrowed(item), in_burst);
+    }
+
+    /// `count` frames meant for this subscriber were left out before they reached
+    /// it (`delivery`): they count as dropped, and it resumes at the next keyframe.
+    pub fn skip_to_keyframe(&self, count: u64) {
+        let mut state = self.lock();
+        if state.ended {
+            return;
+        }
+        state.skipping = true;
+        self.dropped.fetch_add(count, Ordering::Relaxed);
     }
 
     /// The end of a burst: writes what it left in each subscriber's sink, the sends

@@ -409,11 +409,14 @@ impl Stream {
         }
         if in_burst {
             subscribers.offer_here(&item, here, true, turn);
-        } else {
+        } else if subscribers.any_elsewhere(here) {
             // Handed over first: the other workers start while this one offers.
             let items: Arc<[StreamItem]> = Arc::new([item]);
             subscribers.hand_to_homes(Arc::clone(&items), here, turn);
             subscribers.offer_here(&items[0], here, false, turn);
+        } else {
+            // No list to share with anyone: not allocated.
+            subscribers.offer_here(&item, here, false, turn);
         }
     }
 
@@ -807,6 +810,50 @@ mod tests {
             matches!(queued[..], [StreamItem::PublisherGone]),
             "the end of the publish is the task's, after the frames: {queued:?}"
         );
+    }
+
+    /// A worker that does not run its jobs (a stalled core) is handed at most one
+    /// subscriber queue's worth of a stream's frames; the rest are left out, and
+    /// when it runs again its subscribers count them as dropped and resume at the
+    /// next keyframe.
+    #[test]
+    fn a_stalled_worker_is_handed_a_bounded_backlog_then_resumes_at_a_keyframe() {
+        let OneElsewhere {
+            publisher,
+            worker: stalled,
+            sink,
+            sub,
+            ..
+        } = OneElsewhere::new("stalled");
+        let limit = QueueLimits::DEFAULT.max_frames;
+        let sent = 1000;
+        for dts in 0..sent {
+            assert!(publisher.push_frame(video_frame(dts, dts == 0)));
+        }
+        run_jobs(&stalled);
+        let expected: Vec<String> = (0..limit).map(|dts| format!("frame {dts}")).collect();
+        assert_eq!(
+            sink.encoded(),
+            expected,
+            "the first {limit} frames, in order"
+        );
+        assert_eq!(
+            sub.dropped_frames(),
+            0,
+            "counted when the worker hears of it"
+        );
+        assert!(publisher.push_frame(video_frame(sent, false)));
+        assert!(publisher.push_frame(video_frame(sent + 1, true)));
+        assert!(publisher.push_frame(video_frame(sent + 2, false)));
+        run_jobs(&stalled);
+        let encoded = sink.encoded();
+        assert_eq!(
+            encoded[limit..],
+            [format!("frame {}", sent + 1), format!("frame {}", sent + 2)],
+            "resumed at the keyframe"
+        );
+        let left_out = u64::try_from(sent).expect("count") - limit as u64;
+        assert_eq!(sub.dropped_frames(), left_out + 1, "left out, then skipped");
     }
 
     /// A subscriber that joins mid-burst has the burst's earlier frames from the
