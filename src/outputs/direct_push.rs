@@ -179,6 +179,6 @@ impl MediaSink for Encoder<'_> {
         self.writer.track_config(track, timestamp, self.out);
     }
     fn send_frame(&mut self, track: &Track, frame: &Frame, timestamp: u32, cts: i32) {
-        self.writer.frame(track, frame, timestamp, cts, self.out);
+        super::shared_message::append_frame(self.writer, track, frame, timestamp, cts, self.out);
     }
 }

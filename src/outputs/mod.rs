@@ -11,6 +11,7 @@ pub mod player;
 mod push_state;
 mod push_target;
 pub mod rtmp_push;
+mod shared_message;
 pub mod srt_out;
 
 pub use control::{Command, OutputControl};

@@ -238,11 +238,16 @@ impl Subscribers {
             let left_out = in_flight.left_out.swap(0, Ordering::Relaxed);
             let members = Arc::clone(&group.members);
             home.push(Box::new(move || {
-                for sub in rotated(&members, turn) {
-                    if left_out > 0 {
+                if left_out > 0 {
+                    for sub in rotated(&members, turn) {
                         sub.skip_to_keyframe(left_out);
                     }
-                    for item in items.iter() {
+                }
+                // Each item to every subscriber before the next, as the publisher's
+                // own worker does: the outputs share one encoding of it
+                // (`outputs::shared_message`).
+                for item in items.iter() {
+                    for sub in rotated(&members, turn) {
                         sub.offer_from_publisher(item, true);
                     }
                 }

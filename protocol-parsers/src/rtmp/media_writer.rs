@@ -73,6 +73,16 @@ impl MessageWriter {
     }
 }
 
+/// Everything besides the media that a `MediaWriter`'s bytes depend on: two writers
+/// with equal settings encode the same frame into the same bytes (every message
+/// starts with a full chunk header, so no other state carries between messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterSettings {
+    pub chunk_size: u32,
+    pub stream_id: u32,
+    pub set_data_frame: bool,
+}
+
 /// The media of one live publish (`ClientSession::media_writer`): the same bytes
 /// the session's own `send_*` methods would queue, appended to the caller's list.
 #[derive(Debug)]
@@ -85,13 +95,23 @@ pub struct MediaWriter {
 }
 
 impl MediaWriter {
-    pub(crate) fn new(chunk_size: u32, stream_id: u32, set_data_frame: bool) -> Self {
+    /// A writer for a connection already set up with these settings (the session's
+    /// `media_writer` gives the one that matches it).
+    pub fn new(chunk_size: u32, stream_id: u32, set_data_frame: bool) -> Self {
         let mut messages = MessageWriter::default();
         messages.set_chunk_size(chunk_size);
         Self {
             messages,
             stream_id,
             set_data_frame,
+        }
+    }
+
+    pub fn settings(&self) -> WriterSettings {
+        WriterSettings {
+            chunk_size: self.messages.chunk_size(),
+            stream_id: self.stream_id,
+            set_data_frame: self.set_data_frame,
         }
     }
 

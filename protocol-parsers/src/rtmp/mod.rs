@@ -14,5 +14,5 @@ pub mod server;
 
 pub use client::{ClientConfig, ClientEvent, ClientSession};
 pub use error::RtmpError;
-pub use media_writer::MediaWriter;
+pub use media_writer::{MediaWriter, WriterSettings};
 pub use server::{ServerEvent, ServerSession};
