@@ -4,13 +4,12 @@
 //! A push output's bytes for a frame depend only on its writer's settings (chunk
 //! size, message stream id), the frame, its track and the output timestamp, and
 //! those are the same for nearly every destination. So the first output on a
-//! thread encodes the message and the outputs after it take a clone of the same
-//! bytes, instead of each building its own chunk headers and FLV tag header and
-//! slicing the payload. The message is one contiguous copy made once per thread
-//! (not per output): each output then holds one piece instead of three, and the
-//! count it bumps lives in memory only this core touches, where three clones per
-//! output would contend for the payload's count with the other cores
-//! (BENCHMARKS.md, "One message per core").
+//! thread encodes the message (chunk headers, FLV tag header, payload slices) and
+//! the outputs after it clone those pieces, instead of each building its own
+//! headers and slicing the payload again. The pieces are shared, not copied: a
+//! contiguous copy per core, which would spare the outputs two of their three
+//! clones, measured slower at N = 100 in relay-bench (BENCHMARKS.md, "One
+//! encoding per core").
 //!
 //! Delivery offers each item to all of a thread's subscribers before the next
 //! item (`stream::delivery`), so remembering the last message is enough. The entry
@@ -20,7 +19,7 @@
 
 use std::cell::RefCell;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use protocol_parsers::media::{Frame, FrameFlags, Track};
 use protocol_parsers::rtmp::{MediaWriter, WriterSettings};
 
@@ -45,7 +44,7 @@ struct Encoded {
     track: Track,
     /// Held so that no other payload can start at `key.payload_start` meanwhile.
     _payload: Bytes,
-    message: Bytes,
+    message: Vec<Bytes>,
 }
 
 /// Appends the chunks of `frame`'s message to `out`, as `writer.frame` would: the
@@ -73,28 +72,19 @@ pub fn append_frame(
             .as_ref()
             .filter(|encoded| encoded.key == key && encoded.track == *track)
         {
-            out.push(encoded.message.clone());
+            out.extend(encoded.message.iter().cloned());
             return;
         }
         let mut pieces = Vec::with_capacity(4);
         writer.frame(track, frame, timestamp, cts, &mut pieces);
-        let message = contiguous(&pieces);
-        out.push(message.clone());
+        out.extend(pieces.iter().cloned());
         *last = Some(Encoded {
             key,
             track: track.clone(),
             _payload: frame.data.clone(),
-            message,
+            message: pieces,
         });
     });
-}
-
-fn contiguous(pieces: &[Bytes]) -> Bytes {
-    let mut message = BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
-    pieces
-        .iter()
-        .for_each(|piece| message.extend_from_slice(piece));
-    message.freeze()
 }
 
 #[cfg(test)]
@@ -146,11 +136,19 @@ mod tests {
         track: &Track,
         frame: &Frame,
         timestamp: u32,
-    ) -> Bytes {
+    ) -> Vec<u8> {
+        pieces(writer, track, frame, timestamp).concat()
+    }
+
+    fn pieces(
+        writer: &mut MediaWriter,
+        track: &Track,
+        frame: &Frame,
+        timestamp: u32,
+    ) -> Vec<Bytes> {
         let mut out = Vec::new();
         append_frame(writer, track, frame, timestamp, 80, &mut out);
-        assert_eq!(out.len(), 1, "one contiguous message");
-        out.pop().expect("one piece")
+        out
     }
 
     /// Each output gets exactly the bytes its own writer would have produced,
@@ -165,10 +163,13 @@ mod tests {
         // Larger than 128 bytes, so the small chunk size adds continuation headers.
         let frame = frame(1000, true);
 
-        let a = shared_encoding(&mut first, &track, &frame, 40);
+        let first_pieces = pieces(&mut first, &track, &frame, 40);
+        let a = first_pieces.concat();
         assert_eq!(a, own_encoding(&mut first, &track, &frame, 40));
-        let b = shared_encoding(&mut second, &track, &frame, 40);
-        assert_eq!(b.as_ptr(), a.as_ptr(), "equal settings share one encoding");
+        let second_pieces = pieces(&mut second, &track, &frame, 40);
+        assert_eq!(second_pieces.concat(), a);
+        // The same chunk header, not an equal one: the encoding was shared.
+        assert_eq!(second_pieces[0].as_ptr(), first_pieces[0].as_ptr());
 
         for writer in [&mut small_chunks, &mut other_stream] {
             let own = own_encoding(writer, &track, &frame, 40);
@@ -187,6 +188,6 @@ mod tests {
         let inter = self::frame(1000, false);
         let got = shared_encoding(&mut first, &track, &inter, 1040);
         assert_eq!(got, own_encoding(&mut first, &track, &inter, 1040));
-        assert_ne!(got[..], a[..], "a keyframe and an inter frame differ");
+        assert_ne!(got, a, "a keyframe and an inter frame differ");
     }
 }
