@@ -16,6 +16,7 @@
 //! keeps the frame's payload alive, so its address identifies those bytes for as
 //! long as it is compared; an output whose settings or timestamp differ (another
 //! chunk size, a timestamp offset after a publisher reconnect) encodes its own.
+//! A thread holds at most that one message, until it encodes the next.
 
 use std::cell::RefCell;
 
