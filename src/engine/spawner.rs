@@ -60,8 +60,23 @@ impl JobQueue {
                 }
             })
             .await;
-            jobs.into_iter().for_each(|job| job());
+            jobs.into_iter().for_each(run_job);
         }
+    }
+}
+
+/// Runs one job. A job that panics is logged and its worker goes on with the next:
+/// unwinding out of `run` would end the worker's runtime, and with it every
+/// connection that worker serves. What the job held locked is recovered by its
+/// next user (every lock here is taken with `unwrap_or_else(into_inner)`).
+fn run_job(job: Job) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
+        let reason = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-text panic".to_owned());
+        tracing::error!(%reason, "a job panicked; this worker goes on with its other jobs");
     }
 }
 
@@ -91,5 +106,37 @@ impl Spawner {
         if let Some(queue) = self.queues.get(index) {
             queue.push(job);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+
+    #[test]
+    fn a_panicking_job_is_logged_and_the_jobs_after_it_still_run() {
+        let queue: Arc<JobQueue> = Arc::default();
+        let ran_after = Arc::new(AtomicBool::new(false));
+        queue.push(Box::new(|| panic!("a job that fails")));
+        let flag = Arc::clone(&ran_after);
+        queue.push(Box::new(move || flag.store(true, Ordering::SeqCst)));
+        let runtime = compio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async {
+            let worker = Arc::clone(&queue);
+            compio::runtime::spawn(async move { worker.run().await }).detach();
+            // Bounded: 200 turns of 5 ms.
+            for _ in 0..200 {
+                if ran_after.load(Ordering::SeqCst) {
+                    break;
+                }
+                compio::runtime::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        });
+        assert!(
+            ran_after.load(Ordering::SeqCst),
+            "the job after the panicking one never ran"
+        );
     }
 }
