@@ -17,6 +17,7 @@ use protocol_parsers::rtmp::media::Metadata;
 
 use super::OutputStats;
 use super::forwarder::{Forwarded, Forwarder, MediaSink};
+use super::unreported_stats::UnreportedStats;
 use crate::engine::BatchedSend;
 use crate::stream::{DirectSink, StagedSend, StreamItem};
 
@@ -36,10 +37,10 @@ struct MediaState {
     waiting: Vec<Bytes>,
     /// When each frame in `waiting` reached the stream.
     arrivals: Vec<Instant>,
-    /// Frames in `waiting`, added to the output's count when they are written or
-    /// handed to the task: the counters are then only written from the output's
-    /// own worker, not also from the publisher's core on every frame.
+    /// Frames in `waiting`, counted when they are written or handed to the task.
     frames: u64,
+    /// What direct sends wrote, not yet added to the output's shared counters.
+    unreported: UnreportedStats,
 }
 
 impl PushMedia {
@@ -55,6 +56,7 @@ impl PushMedia {
                 waiting: Vec::new(),
                 arrivals: Vec::new(),
                 frames: 0,
+                unreported: UnreportedStats::new(Instant::now()),
             }),
             socket,
             stats,
@@ -76,14 +78,25 @@ impl PushMedia {
     }
 
     /// Takes what waits to be written, and when each frame in it reached the stream.
+    /// The frames count as sent from now on, and what direct sends counted is
+    /// reported: the task takes over.
     pub fn take_waiting(&self) -> (Vec<Bytes>, Vec<Instant>) {
         let mut state = self.lock();
         self.stats
             .add(&self.stats.frames, std::mem::take(&mut state.frames));
+        state.unreported.report(&self.stats, Instant::now());
         (
             std::mem::take(&mut state.waiting),
             std::mem::take(&mut state.arrivals),
         )
+    }
+}
+
+impl Drop for PushMedia {
+    /// A session that ends on an error reports what its direct sends wrote last.
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        state.unreported.report(&self.stats, Instant::now());
     }
 }
 
@@ -150,17 +163,17 @@ impl StagedSend for StagedPush<'_> {
         let Ok(written) = result else {
             return false;
         };
-        self.stats.add(&self.stats.bytes, written as u64);
-        crate::engine::skip_written(&mut self.state.waiting, written);
-        if !self.state.waiting.is_empty() {
+        let state = &mut *self.state;
+        state.unreported.count_bytes(written as u64);
+        crate::engine::skip_written(&mut state.waiting, written);
+        if !state.waiting.is_empty() {
             return false;
         }
-        let frames = std::mem::take(&mut self.state.frames);
-        self.stats.add(&self.stats.frames, frames);
-        let written_at = Instant::now();
-        for arrived in self.state.arrivals.drain(..) {
-            self.stats.latency.record(written_at - arrived);
-        }
+        let frames = std::mem::take(&mut state.frames);
+        let arrivals = state.arrivals.drain(..);
+        state
+            .unreported
+            .count_frames(frames, arrivals, Instant::now(), self.stats);
         true
     }
 }

@@ -45,7 +45,10 @@ fn upper(i: usize) -> u64 {
 
 impl LatencyHistogram {
     pub fn record(&self, latency: Duration) {
-        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.record_micros(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    pub fn record_micros(&self, us: u64) {
         self.buckets[index(us)].fetch_add(1, Ordering::Relaxed);
     }
 

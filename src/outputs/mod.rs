@@ -13,6 +13,7 @@ mod push_target;
 pub mod rtmp_push;
 mod shared_message;
 pub mod srt_out;
+mod unreported_stats;
 
 pub use control::{Command, OutputControl};
 pub use forwarder::{Forwarder, MediaSink};
