@@ -72,9 +72,8 @@ impl SendRing {
     fn submit(&mut self, group: &[BatchedSend<'_>], results: &mut Vec<io::Result<usize>>) {
         self.iovecs.clear();
         self.headers.clear();
-        // Every iovec first, then the headers that point into the finished (no
-        // longer growing) vector.
-        let mut ranges = Vec::with_capacity(group.len());
+        // Each header first records where its iovecs start; the pointers are set once
+        // the vector has stopped growing (no list of ranges to allocate per batch).
         for send in group {
             let start = self.iovecs.len();
             let pieces = first_iovecs(send.pieces);
@@ -82,15 +81,16 @@ impl SendRing {
                 iov_base: piece.as_ptr() as *mut libc::c_void,
                 iov_len: piece.len(),
             }));
-            ranges.push((start, pieces.len()));
-        }
-        for &(start, len) in &ranges {
             // SAFETY: all-zero is a valid msghdr (no name, no control data).
             #[allow(unsafe_code)]
             let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
-            header.msg_iov = self.iovecs.as_mut_ptr().wrapping_add(start);
-            header.msg_iovlen = len;
+            header.msg_iov = std::ptr::without_provenance_mut(start);
+            header.msg_iovlen = pieces.len();
             self.headers.push(header);
+        }
+        let iovecs = self.iovecs.as_mut_ptr();
+        for header in &mut self.headers {
+            header.msg_iov = iovecs.wrapping_add(header.msg_iov.addr());
         }
         let first = results.len();
         results.extend(group.iter().map(|_| Err(io::ErrorKind::Interrupted.into())));

@@ -2,9 +2,9 @@
 //! output is caught up, the publisher writes each frame to the destination's socket
 //! itself (`DirectSink`): one non-blocking send per output and no task woken, as the
 //! relay's floor does (BENCHMARKS.md); the sends of a burst go to the kernel as one
-//! batch (`StagedSend`, `engine::send_batch`). What the socket does not take waits here; the
-//! output's task then writes it under its watchdog and drains the queue until it has
-//! caught up again.
+//! batch (`Staged`, `engine::send_batch`). What the socket does not take waits here;
+//! the output's task then writes it under its watchdog and drains the queue until it
+//! has caught up again.
 
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,15 +18,13 @@ use protocol_parsers::rtmp::media::Metadata;
 use super::OutputStats;
 use super::forwarder::{Forwarded, Forwarder, MediaSink};
 use super::unreported_stats::UnreportedStats;
-use crate::engine::BatchedSend;
-use crate::stream::{DirectSink, StagedSend, StreamItem};
+use crate::stream::{DirectSink, Staged, StreamItem, WaitingBytes};
 
 pub struct PushMedia {
     state: Mutex<MediaState>,
     /// A second handle on the destination's socket; `None` over TLS, where only the
     /// task writes (through its rustls connection).
     socket: Option<socket2::Socket>,
-    stats: Arc<OutputStats>,
 }
 
 struct MediaState {
@@ -41,6 +39,7 @@ struct MediaState {
     frames: u64,
     /// What direct sends wrote, not yet added to the output's shared counters.
     unreported: UnreportedStats,
+    stats: Arc<OutputStats>,
 }
 
 impl PushMedia {
@@ -57,9 +56,9 @@ impl PushMedia {
                 arrivals: Vec::new(),
                 frames: 0,
                 unreported: UnreportedStats::new(Instant::now()),
+                stats,
             }),
             socket,
-            stats,
         }
     }
 
@@ -82,9 +81,10 @@ impl PushMedia {
     /// reported: the task takes over.
     pub fn take_waiting(&self) -> (Vec<Bytes>, Vec<Instant>) {
         let mut state = self.lock();
-        self.stats
-            .add(&self.stats.frames, std::mem::take(&mut state.frames));
-        state.unreported.report(&self.stats, Instant::now());
+        let state = &mut *state;
+        let frames = std::mem::take(&mut state.frames);
+        state.stats.add(&state.stats.frames, frames);
+        state.unreported.report(&state.stats, Instant::now());
         (
             std::mem::take(&mut state.waiting),
             std::mem::take(&mut state.arrivals),
@@ -96,7 +96,7 @@ impl Drop for PushMedia {
     /// A session that ends on an error reports what its direct sends wrote last.
     fn drop(&mut self) {
         let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        state.unreported.report(&self.stats, Instant::now());
+        state.unreported.report(&state.stats, Instant::now());
     }
 }
 
@@ -124,37 +124,27 @@ impl DirectSink for PushMedia {
         let Some(mut staged) = self.stage() else {
             return false;
         };
-        let Some(pending) = staged.pending() else {
+        if staged.waiting.pieces().is_empty() {
             return true;
-        };
-        let result = crate::engine::send_now(&pending.socket, pending.pieces);
-        staged.finish(result)
+        }
+        let result = crate::engine::send_now(&staged.socket, staged.waiting.pieces());
+        staged.waiting.finish(result)
     }
 
     /// `None` over TLS: only the task writes there.
-    fn stage(&self) -> Option<Box<dyn StagedSend + '_>> {
+    fn stage(&self) -> Option<Staged<'_>> {
         let socket = self.socket.as_ref()?;
-        Some(Box::new(StagedPush {
-            state: self.lock(),
-            socket,
-            stats: &self.stats,
-        }))
+        let state: &Mutex<dyn WaitingBytes + Send> = &self.state;
+        Some(Staged {
+            socket: socket.as_fd(),
+            waiting: state.lock().unwrap_or_else(|e| e.into_inner()),
+        })
     }
 }
 
-/// What a push output has waiting, locked for one send.
-struct StagedPush<'a> {
-    state: MutexGuard<'a, MediaState>,
-    socket: &'a socket2::Socket,
-    stats: &'a OutputStats,
-}
-
-impl StagedSend for StagedPush<'_> {
-    fn pending(&self) -> Option<BatchedSend<'_>> {
-        (!self.state.waiting.is_empty()).then(|| BatchedSend {
-            socket: self.socket.as_fd(),
-            pieces: &self.state.waiting,
-        })
+impl WaitingBytes for MediaState {
+    fn pieces(&self) -> &[Bytes] {
+        &self.waiting
     }
 
     fn finish(&mut self, result: std::io::Result<usize>) -> bool {
@@ -163,17 +153,15 @@ impl StagedSend for StagedPush<'_> {
         let Ok(written) = result else {
             return false;
         };
-        let state = &mut *self.state;
-        state.unreported.count_bytes(written as u64);
-        crate::engine::skip_written(&mut state.waiting, written);
-        if !state.waiting.is_empty() {
+        self.unreported.count_bytes(written as u64);
+        crate::engine::skip_written(&mut self.waiting, written);
+        if !self.waiting.is_empty() {
             return false;
         }
-        let frames = std::mem::take(&mut state.frames);
-        let arrivals = state.arrivals.drain(..);
-        state
-            .unreported
-            .count_frames(frames, arrivals, Instant::now(), self.stats);
+        let frames = std::mem::take(&mut self.frames);
+        let arrivals = self.arrivals.drain(..);
+        self.unreported
+            .count_frames(frames, arrivals, Instant::now(), &self.stats);
         true
     }
 }

@@ -6,12 +6,14 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::Instant;
 
 use atomic_waker::AtomicWaker;
+use bytes::Bytes;
 use protocol_parsers::media::{Frame, Track, TrackKind};
 use protocol_parsers::rtmp::media::Metadata;
 
@@ -64,18 +66,26 @@ pub trait DirectSink: Send + Sync {
     /// Writes what waits now, without blocking. True when all of it went out;
     /// false when some still waits, for the task to write.
     fn send(&self) -> bool;
-    /// Holds what waits for a send batched with other sinks' (`send_bursts`).
+    /// Locks what waits, for a send batched with other sinks' (`send_bursts`).
     /// `None`: this sink takes no part in batches and `send` writes it alone.
-    fn stage(&self) -> Option<Box<dyn StagedSend + '_>> {
+    fn stage(&self) -> Option<Staged<'_>> {
         None
     }
 }
 
-/// A sink's waiting bytes, held unchanged while a batch sends them.
-pub trait StagedSend {
-    /// The socket and what waits for it; `None` when nothing waits.
-    fn pending(&self) -> Option<BatchedSend<'_>>;
-    /// The batch's result for `pending`: true when nothing waits any more, false
+/// A sink's waiting bytes, locked (so unchanged) while a batch sends them. Borrowed
+/// from the sink, not boxed: a batch stages every caught-up output on every read of
+/// the publisher's connection.
+pub struct Staged<'a> {
+    pub socket: BorrowedFd<'a>,
+    pub waiting: MutexGuard<'a, dyn WaitingBytes + Send>,
+}
+
+/// What a batched sink has waiting for its socket.
+pub trait WaitingBytes {
+    /// What waits, in order; empty when nothing does.
+    fn pieces(&self) -> &[Bytes];
+    /// The batch's result for `pieces`: true when nothing waits any more, false
     /// when some still does, for the task to write.
     fn finish(&mut self, result: std::io::Result<usize>) -> bool;
 }
@@ -129,26 +139,29 @@ impl QueueState {
 /// per queue, whether everything went out.
 fn send_staged(queues: &[(&Arc<Subscriber>, MutexGuard<'_, QueueState>)]) -> Vec<bool> {
     let mut all_sent = vec![true; queues.len()];
-    let mut staged: Vec<(usize, Box<dyn StagedSend + '_>)> = Vec::with_capacity(queues.len());
+    let mut staged: Vec<(usize, Staged<'_>)> = Vec::with_capacity(queues.len());
     for (index, (_, state)) in queues.iter().enumerate() {
         let Some(sink) = &state.sink else { continue };
         match sink.stage() {
+            // A sink with nothing waiting has sent everything and takes no part.
+            Some(held) if held.waiting.pieces().is_empty() => {}
             Some(held) => staged.push((index, held)),
             None => all_sent[index] = sink.send(),
         }
     }
-    // A sink with nothing waiting has sent everything and takes no part.
-    staged.retain(|(_, held)| held.pending().is_some());
     let results = {
         let sends: Vec<BatchedSend<'_>> = staged
             .iter()
-            .filter_map(|(_, held)| held.pending())
+            .map(|(_, held)| BatchedSend {
+                socket: held.socket,
+                pieces: held.waiting.pieces(),
+            })
             .collect();
         crate::engine::send_batch(&sends)
     };
     // One result per send, in order.
     for ((index, held), result) in staged.iter_mut().zip(results) {
-        all_sent[*index] = held.finish(result);
+        all_sent[*index] = held.waiting.finish(result);
     }
     all_sent
 }

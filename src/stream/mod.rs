@@ -6,6 +6,6 @@ mod registry;
 #[allow(clippy::module_inception)]
 mod stream;
 
-pub use fanout::{DirectSink, QueueLimits, StagedSend, StreamItem, Subscriber};
+pub use fanout::{DirectSink, QueueLimits, Staged, StreamItem, Subscriber, WaitingBytes};
 pub use registry::{APP, PublishError, Registry, RegistryError};
 pub use stream::{Burst, Origin, PublisherGuard, Stream, StreamSnapshot, ViewerGuard};
