@@ -220,6 +220,7 @@ pub fn output_view(entry: &OutputEntry, sampler: &Sampler, stream_live: bool) ->
         _ if !stream_live => "ok",
         _ => "down",
     };
+    stats.settle();
     let millis = |q| stats.latency.quantile(q).map(|d| d.as_secs_f64() * 1000.0);
     OutputView {
         name: stats.name.clone(),

@@ -146,6 +146,7 @@ impl Sampler {
             let key = (entry.stream.clone(), entry.stats.name.clone());
             let windows = self.outputs.entry(key.clone()).or_default();
             windows.seen = true;
+            entry.stats.settle();
             windows.bytes.push(
                 now,
                 entry.stats.bytes.load(std::sync::atomic::Ordering::Relaxed),

@@ -76,6 +76,13 @@ impl PushMedia {
         self.lock().encode(item)
     }
 
+    /// Adds what direct sends counted to the output's shared counters now.
+    pub fn report_unreported(&self) {
+        let mut state = self.lock();
+        let state = &mut *state;
+        state.unreported.report(&state.stats, Instant::now());
+    }
+
     /// Takes what waits to be written, and when each frame in it reached the stream.
     /// The frames count as sent from now on, and what direct sends counted is
     /// reported: the task takes over.
@@ -181,5 +188,91 @@ impl MediaSink for Encoder<'_> {
     }
     fn send_frame(&mut self, track: &Track, frame: &Frame, timestamp: u32, cts: i32) {
         super::shared_message::append_frame(self.writer, track, frame, timestamp, cts, self.out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::time::Duration;
+
+    use protocol_parsers::media::{CodecConfig, FrameFlags, TrackId, VideoCodec};
+
+    use super::*;
+    use crate::events::EventBus;
+    use crate::outputs::OutputState;
+
+    fn track() -> StreamItem {
+        StreamItem::Track(Arc::new(Track {
+            id: TrackId::VIDEO,
+            timescale: 1000,
+            config: CodecConfig::Video {
+                codec: VideoCodec::H264,
+                record: Bytes::from_static(&[1, 0x64, 0, 0x28, 0xff, 0xe1]),
+                width: 1920,
+                height: 1080,
+            },
+        }))
+    }
+
+    fn keyframe(arrived: Instant) -> StreamItem {
+        let frame = Frame {
+            track: TrackId::VIDEO,
+            dts: 0,
+            cts: 0,
+            flags: FrameFlags::KEYFRAME,
+            data: Bytes::from(vec![7u8; 5000]),
+        };
+        StreamItem::Frame(frame, Some(arrived))
+    }
+
+    #[test]
+    fn direct_sends_report_in_bulk_and_exactly_when_their_counters_are_read() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("address")).expect("c");
+        let (mut server, _) = listener.accept().expect("accept");
+        let stats = Arc::new(OutputStats::new(
+            "s",
+            "o",
+            OutputState::Live,
+            EventBus::new(),
+        ));
+        let media = Arc::new(PushMedia::new(
+            MediaWriter::new(60_000, 1, true),
+            Some(socket2::Socket::from(client)),
+            Arc::clone(&stats),
+        ));
+        stats.count_direct_sends_of(&media);
+
+        media.encode(&track());
+        media.encode(&keyframe(Instant::now()));
+        assert!(media.send(), "a fresh socket took everything");
+        // Within `REPORT_INTERVAL` of its creation the send only counted.
+        assert_eq!(stats.bytes.load(Relaxed), 0);
+        assert_eq!(stats.frames.load(Relaxed), 0);
+
+        stats.settle();
+        let reported = stats.bytes.load(Relaxed);
+        let mut received = vec![0u8; reported as usize];
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        server
+            .read_exact(&mut received)
+            .expect("every reported byte arrived");
+        assert!(reported > 5000, "{reported} bytes reported");
+        assert_eq!(stats.frames.load(Relaxed), 1);
+        assert_eq!(stats.latency.count(), 1);
+
+        // What is counted after that is reported when the media goes away.
+        media.encode(&keyframe(Instant::now()));
+        assert!(media.send());
+        drop(media);
+        assert!(stats.bytes.load(Relaxed) > reported + 5000);
+        assert_eq!(stats.frames.load(Relaxed), 2);
+        stats.settle();
+        assert_eq!(stats.latency.count(), 2);
     }
 }

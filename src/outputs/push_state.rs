@@ -1,8 +1,9 @@
 //! An output's state and counters, shared with the admin API and metrics.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
+use super::direct_push::PushMedia;
 use crate::events::EventBus;
 use crate::stream::Subscriber;
 
@@ -67,6 +68,9 @@ pub struct OutputStats {
     /// The live session's queue, whose drop count is read as it happens, so a
     /// stalled output shows its drops while it is stalled.
     current: Mutex<Option<Arc<Subscriber>>>,
+    /// The live session's direct sends, which count beside their bytes and report
+    /// here in bulk (`unreported_stats`); `settle` has them report now.
+    unreported: Mutex<Option<Weak<PushMedia>>>,
 }
 
 impl OutputStats {
@@ -86,11 +90,32 @@ impl OutputStats {
             reconnects: AtomicU64::new(0),
             latency: super::LatencyHistogram::default(),
             current: Mutex::new(None),
+            unreported: Mutex::new(None),
         }
     }
 
     pub fn attach(&self, subscriber: &Arc<Subscriber>) {
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(subscriber));
+    }
+
+    /// Has `media`'s direct sends report to these counters whenever they are read.
+    pub fn count_direct_sends_of(&self, media: &Arc<PushMedia>) {
+        *self.unreported.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::downgrade(media));
+    }
+
+    /// Adds what the live session's direct sends have counted and not yet reported:
+    /// readers call it first, so the counters they read are exact, however long
+    /// ago the last frame was.
+    pub fn settle(&self) {
+        let media = self
+            .unreported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(Weak::upgrade);
+        if let Some(media) = media {
+            media.report_unreported();
+        }
     }
 
     /// Folds the finished session's drops into the total.

@@ -187,6 +187,7 @@ impl PushOutput {
         };
         let dropped = subscription.subscriber.dropped_frames();
         drop(subscription);
+        self.stats.settle();
         let micros = |q| self.stats.latency.quantile(q).map_or(0, |d| d.as_micros());
         tracing::info!(
             stream = self.stream.name(),
@@ -270,6 +271,7 @@ impl PushOutput {
             .transpose()
             .map_err(|e| format!("socket: {e}"))?;
         let media = Arc::new(PushMedia::new(writer, socket, Arc::clone(&self.stats)));
+        self.stats.count_direct_sends_of(&media);
         if media.can_write_directly() {
             subscriber.set_direct_sink(Arc::clone(&media) as Arc<dyn DirectSink>);
         }

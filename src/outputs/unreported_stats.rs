@@ -1,16 +1,16 @@
 //! What a push output's direct sends have counted and not yet added to the output's
 //! shared counters. It is kept beside the output's waiting bytes, under the lock each
 //! direct send holds anyway. It is added to the shared counters in bulk: at least
-//! every `REPORT_INTERVAL`, whenever `HELD_LATENCIES` latencies are waiting, and
-//! whenever the output's task takes over.
+//! every `REPORT_INTERVAL` while frames flow, whenever `HELD_LATENCIES` latencies
+//! are waiting, whenever the output's task takes over, and whenever the counters
+//! are read (`OutputStats::settle`), so readers never see them behind.
 //!
 //! Why: the shared counters (`OutputStats`: the byte and frame counters, the latency
 //! histogram's buckets) sit on cache lines of their own. A direct send runs once per
 //! output per read of the publisher's connection. Between two reads, the kernel's work
 //! for the sends and the destinations' receives evicts those lines, so every send
-//! missed the cache on each of them. Counting here instead cost 9% less of the
-//! relay's CPU at 100 outputs (BENCHMARKS.md). Monitoring reads the counters once a
-//! second and averages bitrates over 5 s, so a report every 100 ms is as good to it.
+//! missed the cache on each of them. Counting here instead cost about 10% less of
+//! the relay's CPU at 100 outputs (BENCHMARKS.md).
 
 use std::time::{Duration, Instant};
 
