@@ -34,6 +34,8 @@ struct SendRing {
     /// Reused between batches (their pointers are only used within one).
     iovecs: Vec<libc::iovec>,
     headers: Vec<libc::msghdr>,
+    /// Where each send's iovecs are in `iovecs`: start and count.
+    ranges: Vec<(usize, usize)>,
 }
 
 /// Makes this thread batch its sends through io_uring (a worker of the io_uring
@@ -45,6 +47,7 @@ pub fn batch_sends_on_this_thread() -> io::Result<()> {
             ring,
             iovecs: Vec::new(),
             headers: Vec::new(),
+            ranges: Vec::new(),
         })
     });
     Ok(())
@@ -72,8 +75,9 @@ impl SendRing {
     fn submit(&mut self, group: &[BatchedSend<'_>], results: &mut Vec<io::Result<usize>>) {
         self.iovecs.clear();
         self.headers.clear();
-        // Each header first records where its iovecs start; the pointers are set once
-        // the vector has stopped growing (no list of ranges to allocate per batch).
+        self.ranges.clear();
+        // Every iovec first, then the headers that point into the finished (no
+        // longer growing) vector.
         for send in group {
             let start = self.iovecs.len();
             let pieces = first_iovecs(send.pieces);
@@ -81,16 +85,15 @@ impl SendRing {
                 iov_base: piece.as_ptr() as *mut libc::c_void,
                 iov_len: piece.len(),
             }));
+            self.ranges.push((start, pieces.len()));
+        }
+        for &(start, len) in &self.ranges {
             // SAFETY: all-zero is a valid msghdr (no name, no control data).
             #[allow(unsafe_code)]
             let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
-            header.msg_iov = std::ptr::without_provenance_mut(start);
-            header.msg_iovlen = pieces.len();
+            header.msg_iov = self.iovecs.as_mut_ptr().wrapping_add(start);
+            header.msg_iovlen = len;
             self.headers.push(header);
-        }
-        let iovecs = self.iovecs.as_mut_ptr();
-        for header in &mut self.headers {
-            header.msg_iov = iovecs.wrapping_add(header.msg_iov.addr());
         }
         let first = results.len();
         results.extend(group.iter().map(|_| Err(io::ErrorKind::Interrupted.into())));
