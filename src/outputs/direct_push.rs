@@ -17,8 +17,9 @@ use protocol_parsers::rtmp::media::Metadata;
 
 use super::OutputStats;
 use super::forwarder::{Forwarded, Forwarder, MediaSink};
+use super::shared_burst::{self, BurstEncoding};
 use super::unreported_stats::UnreportedStats;
-use crate::stream::{DirectSink, Staged, StreamItem, WaitingBytes};
+use crate::stream::{BurstFrames, DirectSink, Staged, StreamItem, WaitingBytes};
 
 pub struct PushMedia {
     state: Mutex<MediaState>,
@@ -37,6 +38,10 @@ struct MediaState {
     arrivals: Vec<Instant>,
     /// Frames in `waiting`, counted when they are written or handed to the task.
     frames: u64,
+    /// A burst taken whole (`take_burst`), for the next send, in place of
+    /// `waiting`, which is empty meanwhile: its bytes are shared with the other
+    /// outputs on this thread (`shared_burst`).
+    burst: Option<Arc<BurstEncoding>>,
     /// What direct sends wrote, not yet added to the output's shared counters.
     unreported: UnreportedStats,
     stats: Arc<OutputStats>,
@@ -55,6 +60,7 @@ impl PushMedia {
                 waiting: Vec::new(),
                 arrivals: Vec::new(),
                 frames: 0,
+                burst: None,
                 unreported: UnreportedStats::new(Instant::now()),
                 stats,
             }),
@@ -89,6 +95,7 @@ impl PushMedia {
     pub fn take_waiting(&self) -> (Vec<Bytes>, Vec<Instant>) {
         let mut state = self.lock();
         let state = &mut *state;
+        state.keep_burst_as_own(0);
         let frames = std::mem::take(&mut state.frames);
         state.stats.add(&state.stats.frames, frames);
         state.unreported.report(&state.stats, Instant::now());
@@ -109,6 +116,8 @@ impl Drop for PushMedia {
 
 impl MediaState {
     fn encode(&mut self, item: &StreamItem) -> Forwarded {
+        // What is encoded now goes after a burst taken whole.
+        self.keep_burst_as_own(0);
         let mut encoder = Encoder {
             writer: &mut self.writer,
             out: &mut self.waiting,
@@ -119,6 +128,18 @@ impl MediaState {
             self.arrivals.extend(*arrived);
         }
         forwarded
+    }
+
+    /// Moves the bytes of a burst taken whole, less the first `written` of them,
+    /// into this output's own waiting bytes, with its frames and their arrivals.
+    fn keep_burst_as_own(&mut self, written: usize) {
+        let Some(burst) = self.burst.take() else {
+            return;
+        };
+        self.waiting.extend(burst.pieces().iter().cloned());
+        crate::engine::skip_written(&mut self.waiting, written);
+        self.frames += burst.frames();
+        self.arrivals.extend_from_slice(burst.arrivals());
     }
 }
 
@@ -138,6 +159,31 @@ impl DirectSink for PushMedia {
         staged.waiting.finish(result)
     }
 
+    /// Over plain TCP, while nothing of its own waits and the forwarder passes the
+    /// burst's frames through: shares this thread's encoding of the burst.
+    fn take_burst(&self, frames: &BurstFrames<'_>) -> bool {
+        if self.socket.is_none() {
+            return false;
+        }
+        let mut state = self.lock();
+        let state = &mut *state;
+        let idle = state.waiting.is_empty() && state.burst.is_none();
+        if !idle
+            || !state
+                .forwarder
+                .passes_through(frames.frames().map(|(frame, _)| frame))
+        {
+            return false;
+        }
+        let Some(burst) = shared_burst::encoding_for(frames, &mut state.writer, &state.forwarder)
+        else {
+            return false;
+        };
+        state.forwarder.passed_through(burst.last_ms());
+        state.burst = Some(burst);
+        true
+    }
+
     /// `None` over TLS: only the task writes there.
     fn stage(&self) -> Option<Staged<'_>> {
         let socket = self.socket.as_ref()?;
@@ -151,16 +197,31 @@ impl DirectSink for PushMedia {
 
 impl WaitingBytes for MediaState {
     fn pieces(&self) -> &[Bytes] {
-        &self.waiting
+        match &self.burst {
+            Some(burst) => burst.pieces(),
+            None => &self.waiting,
+        }
     }
 
     fn finish(&mut self, result: std::io::Result<usize>) -> bool {
         // Any error (a full socket, a reset) leaves the bytes to the task, whose
         // write waits for room or reports the error.
         let Ok(written) = result else {
+            self.keep_burst_as_own(0);
             return false;
         };
         self.unreported.count_bytes(written as u64);
+        if let Some(burst) = &self.burst {
+            if written < burst.byte_len() {
+                self.keep_burst_as_own(written);
+                return false;
+            }
+            let arrivals = burst.arrivals().iter().copied();
+            self.unreported
+                .count_frames(burst.frames(), arrivals, Instant::now(), &self.stats);
+            self.burst = None;
+            return true;
+        }
         crate::engine::skip_written(&mut self.waiting, written);
         if !self.waiting.is_empty() {
             return false;
@@ -187,7 +248,7 @@ impl MediaSink for Encoder<'_> {
         self.writer.track_config(track, timestamp, self.out);
     }
     fn send_frame(&mut self, track: &Track, frame: &Frame, timestamp: u32, cts: i32) {
-        super::shared_message::append_frame(self.writer, track, frame, timestamp, cts, self.out);
+        self.writer.frame(track, frame, timestamp, cts, self.out);
     }
 }
 
@@ -226,6 +287,129 @@ mod tests {
             data: Bytes::from(vec![7u8; 5000]),
         };
         StreamItem::Frame(frame, Some(arrived))
+    }
+
+    fn inter(dts: i64, len: usize) -> StreamItem {
+        let frame = Frame {
+            track: TrackId::VIDEO,
+            dts,
+            cts: 40,
+            flags: FrameFlags::NONE,
+            data: Bytes::from((0..len).map(|i| i as u8).collect::<Vec<_>>()),
+        };
+        StreamItem::Frame(frame, Some(Instant::now()))
+    }
+
+    /// A push output over a connected socket, and the destination's end.
+    fn output(chunk_size: u32) -> (PushMedia, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("address")).expect("c");
+        let (server, _) = listener.accept().expect("accept");
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let stats = Arc::new(OutputStats::new(
+            "s",
+            "o",
+            OutputState::Live,
+            EventBus::new(),
+        ));
+        let writer = MediaWriter::new(chunk_size, 1, true);
+        let media = PushMedia::new(writer, Some(socket2::Socket::from(client)), stats);
+        (media, server)
+    }
+
+    /// The bytes `items` make for a fresh output's writer, item by item.
+    fn item_by_item(chunk_size: u32, items: &[StreamItem]) -> Vec<u8> {
+        let media = PushMedia::new(MediaWriter::new(chunk_size, 1, true), None, stats());
+        for item in items {
+            media.encode(item);
+        }
+        media.take_waiting().0.concat()
+    }
+
+    fn stats() -> Arc<OutputStats> {
+        Arc::new(OutputStats::new(
+            "s",
+            "o",
+            OutputState::Live,
+            EventBus::new(),
+        ))
+    }
+
+    fn read(destination: &mut TcpStream, len: usize) -> Vec<u8> {
+        let mut received = vec![0u8; len];
+        destination.read_exact(&mut received).expect("read");
+        received
+    }
+
+    /// Outputs that would encode a burst alike share one encoding of it, and each
+    /// destination receives exactly what item-by-item encoding would have sent.
+    #[test]
+    fn a_burst_taken_whole_is_shared_and_sends_what_its_items_would() {
+        let start = [track(), keyframe(Instant::now())];
+        let burst = [inter(40, 3000), inter(80, 200), inter(120, 9000)];
+        let all: Vec<StreamItem> = start.iter().chain(&burst).cloned().collect();
+        let frames = BurstFrames::new(&burst).expect("frames only");
+
+        let (first, mut first_end) = output(60_000);
+        let (second, mut second_end) = output(60_000);
+        let (small_chunks, mut small_end) = output(128);
+        for media in [&first, &second, &small_chunks] {
+            assert!(!media.take_burst(&frames), "not started: item by item");
+            for item in &start {
+                media.encode(item);
+            }
+            assert!(media.send());
+        }
+        for media in [&first, &second, &small_chunks] {
+            assert!(media.take_burst(&frames));
+        }
+        let pieces =
+            |media: &PushMedia| media.stage().expect("plain TCP").waiting.pieces()[0].as_ptr();
+        assert_eq!(pieces(&first), pieces(&second), "one encoding, shared");
+        assert_ne!(pieces(&first), pieces(&small_chunks));
+        for media in [&first, &second, &small_chunks] {
+            assert!(media.send());
+        }
+
+        let expected = item_by_item(60_000, &all);
+        assert_eq!(read(&mut first_end, expected.len()), expected);
+        assert_eq!(read(&mut second_end, expected.len()), expected);
+        let expected = item_by_item(128, &all);
+        assert_eq!(read(&mut small_end, expected.len()), expected);
+
+        // A discontinuity (a publisher that came back) goes item by item.
+        let StreamItem::Frame(mut frame, arrived) = inter(160, 10) else {
+            unreachable!()
+        };
+        frame.flags = FrameFlags::DISCONTINUITY;
+        let after_a_gap = [StreamItem::Frame(frame, arrived)];
+        assert!(!first.take_burst(&BurstFrames::new(&after_a_gap).expect("a frame")));
+    }
+
+    /// What a short send of a shared burst left becomes the output's own, for its
+    /// task to write after the bytes that went out.
+    #[test]
+    fn a_short_send_of_a_shared_burst_leaves_the_rest_to_the_task() {
+        let (media, _destination) = output(60_000);
+        for item in [track(), keyframe(Instant::now())] {
+            media.encode(&item);
+        }
+        assert!(media.send());
+        let burst = [inter(40, 3000), inter(80, 200)];
+        assert!(media.take_burst(&BurstFrames::new(&burst).expect("frames")));
+        let mut staged = media.stage().expect("plain TCP");
+        let whole = staged.waiting.pieces().concat();
+        assert!(!staged.waiting.finish(Ok(1000)), "a short send");
+        drop(staged);
+        assert!(
+            !media.take_burst(&BurstFrames::new(&burst).expect("frames")),
+            "its own bytes wait"
+        );
+        let (waiting, arrivals) = media.take_waiting();
+        assert_eq!(waiting.concat(), whole[1000..]);
+        assert_eq!(arrivals.len(), 2);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use protocol_parsers::media::{Frame, Track, TrackId, TrackKind};
+use protocol_parsers::media::{Frame, FrameFlags, Track, TrackId, TrackKind};
 use protocol_parsers::rtmp::media::Metadata;
 use protocol_parsers::rtmp::{ClientSession, ServerSession};
 
@@ -99,17 +99,12 @@ impl Forwarder {
             }
             self.started = true;
         }
-        let scale = |ticks: i64| ticks * 1000 / i64::from(track.timescale.max(1));
-        let source_ms = scale(frame.dts);
-        if frame
-            .flags
-            .contains(protocol_parsers::media::FrameFlags::DISCONTINUITY)
-        {
+        if frame.flags.contains(FrameFlags::DISCONTINUITY) {
             if let Some(last) = self.last_ms {
-                self.offset_ms = last + 1 - source_ms;
+                self.offset_ms = last + 1 - to_ms(track, frame.dts);
             }
         }
-        let out_ms = (source_ms + self.offset_ms).max(0);
+        let (out_ms, cts) = self.timing(track, frame);
         self.last_ms = Some(self.last_ms.map_or(out_ms, |last| last.max(out_ms)));
         // RTMP timestamps are 32-bit milliseconds and wrap (spec 5.3.1.3).
         let timestamp = out_ms as u32;
@@ -117,8 +112,52 @@ impl Forwarder {
             self.unsent_configs.swap_remove(pos);
             sink.send_track_config(track, timestamp);
         }
-        let cts = scale(i64::from(frame.cts)) as i32;
         sink.send_frame(track, frame, timestamp, cts);
         Forwarded::Sent
     }
+
+    /// `frame`'s output time in milliseconds and its composition offset, at this
+    /// forwarder's offset.
+    pub fn timing(&self, track: &Track, frame: &Frame) -> (i64, i32) {
+        let out_ms = (to_ms(track, frame.dts) + self.offset_ms).max(0);
+        (out_ms, to_ms(track, i64::from(frame.cts)) as i32)
+    }
+
+    /// Whether each of `frames` would go out as its frame message and nothing
+    /// else, at the current offset: the output has started, has sent every config,
+    /// knows each frame's track, and no frame marks a discontinuity. Such frames
+    /// may be sent in bulk (`passed_through`).
+    pub fn passes_through<'a>(&self, mut frames: impl Iterator<Item = &'a Frame>) -> bool {
+        self.started
+            && self.unsent_configs.is_empty()
+            && frames.all(|frame| {
+                !frame.flags.contains(FrameFlags::DISCONTINUITY) && self.track(frame).is_some()
+            })
+    }
+
+    /// Frames that `passes_through` allowed were sent, the latest of them at
+    /// `last_ms` (output time).
+    pub fn passed_through(&mut self, last_ms: i64) {
+        self.last_ms = Some(self.last_ms.map_or(last_ms, |last| last.max(last_ms)));
+    }
+
+    /// The track `frame` belongs to, as this output knows it.
+    pub fn track(&self, frame: &Frame) -> Option<&Arc<Track>> {
+        self.tracks.iter().find(|t| t.id == frame.track)
+    }
+
+    /// Every track this output knows.
+    pub fn tracks(&self) -> &[Arc<Track>] {
+        &self.tracks
+    }
+
+    /// Added to source timestamps (ms).
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms
+    }
+}
+
+/// `ticks` in `track`'s timescale, in milliseconds.
+fn to_ms(track: &Track, ticks: i64) -> i64 {
+    ticks * 1000 / i64::from(track.timescale.max(1))
 }

@@ -11,7 +11,7 @@ pub mod player;
 mod push_state;
 mod push_target;
 pub mod rtmp_push;
-mod shared_message;
+mod shared_burst;
 pub mod srt_out;
 mod unreported_stats;
 

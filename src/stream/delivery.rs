@@ -187,34 +187,50 @@ impl Subscribers {
     }
 
     /// Offers `item` to the subscribers that the thread of worker `here` serves.
-    pub fn offer_here(
-        &self,
-        item: &StreamItem,
-        here: Option<&Arc<JobQueue>>,
-        in_burst: bool,
-        turn: usize,
-    ) {
+    pub fn offer_here(&self, item: &StreamItem, here: Option<&Arc<JobQueue>>, turn: usize) {
         for group in self.groups.iter().filter(|g| g.is_served_by(here)) {
             for sub in rotated(&group.members, turn) {
-                sub.offer_from_publisher(item, in_burst);
+                sub.offer_from_publisher(item);
             }
         }
     }
 
-    /// The end of a burst for the subscribers that the thread of worker `here`
-    /// serves: writes what the burst left in their sinks.
-    pub fn send_bursts_here(&self, here: Option<&Arc<JobQueue>>, turn: usize) {
-        Subscriber::send_bursts(
+    /// Gives a burst's `items` to the subscribers that the thread of worker `here`
+    /// serves, and writes them (`Subscriber::deliver_burst`).
+    pub fn deliver_burst_here(
+        &self,
+        items: &[StreamItem],
+        here: Option<&Arc<JobQueue>>,
+        turn: usize,
+    ) {
+        if items.is_empty() {
+            return;
+        }
+        Subscriber::deliver_burst(
             self.groups
                 .iter()
                 .filter(|g| g.is_served_by(here))
                 .flat_map(|group| rotated(&group.members, turn)),
+            items,
         );
     }
 
+    /// Gives a burst's `items` to every subscriber: to other workers' first, as
+    /// jobs, so they encode and send on their cores while this one does its own.
+    pub fn deliver_burst(
+        &self,
+        items: impl Into<Arc<[StreamItem]>>,
+        here: Option<&Arc<JobQueue>>,
+        turn: usize,
+    ) {
+        let items: Arc<[StreamItem]> = items.into();
+        self.hand_to_homes(Arc::clone(&items), here, turn);
+        self.deliver_burst_here(&items, here, turn);
+    }
+
     /// Hands `items` to the subscribers of every worker other than `here`, as one
-    /// job per worker: it offers each subscriber the items in order, as a burst,
-    /// then writes the burst. The job holds the one shared list; nothing is
+    /// job per worker, which gives them to its subscribers as a burst
+    /// (`Subscriber::deliver_burst`). The job holds the one shared list; nothing is
     /// counted or written per subscriber on this thread. No items, no jobs. Frames
     /// beyond what a worker may have in flight are left out (`InFlight`).
     pub fn hand_to_homes(
@@ -243,15 +259,7 @@ impl Subscribers {
                         sub.skip_to_keyframe(left_out);
                     }
                 }
-                // Each item to every subscriber before the next, as the publisher's
-                // own worker does: the outputs share one encoding of it
-                // (`outputs::shared_message`).
-                for item in items.iter() {
-                    for sub in rotated(&members, turn) {
-                        sub.offer_from_publisher(item, true);
-                    }
-                }
-                Subscriber::send_bursts(rotated(&members, turn));
+                Subscriber::deliver_burst(rotated(&members, turn), &items);
                 in_flight.release(frames, bytes);
             }));
         }

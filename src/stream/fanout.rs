@@ -17,6 +17,7 @@ use bytes::Bytes;
 use protocol_parsers::media::{Frame, Track, TrackKind};
 use protocol_parsers::rtmp::media::Metadata;
 
+use super::burst_frames::BurstFrames;
 use crate::engine::{BatchedSend, JobQueue};
 
 /// What flows from a stream to each subscriber. Payloads are shared (`Bytes`/`Arc`),
@@ -66,10 +67,17 @@ pub trait DirectSink: Send + Sync {
     /// Writes what waits now, without blocking. True when all of it went out;
     /// false when some still waits, for the task to write.
     fn send(&self) -> bool;
-    /// Locks what waits, for a send batched with other sinks' (`send_bursts`).
+    /// Locks what waits, for a send batched with other sinks' (`deliver_burst`).
     /// `None`: this sink takes no part in batches and `send` writes it alone.
     fn stage(&self) -> Option<Staged<'_>> {
         None
+    }
+    /// Takes a whole burst of frames at once, for the next `stage` to write, in
+    /// place of an `encode` per frame: a sink that would encode them as other
+    /// sinks on this thread do shares their bytes. False: this sink is offered the
+    /// frames one by one.
+    fn take_burst(&self, _burst: &BurstFrames<'_>) -> bool {
+        false
     }
 }
 
@@ -113,8 +121,8 @@ struct QueueState {
     direct: bool,
     /// A delivery left bytes in the sink: the task must write them.
     sink_waiting: bool,
-    /// Items of the publisher's current burst were encoded into the sink and wait
-    /// for the burst's end (`send_bursts`).
+    /// Items of the publisher's current burst were given to the sink and wait
+    /// for the burst's end (`deliver_burst`).
     burst_unsent: bool,
 }
 
@@ -216,16 +224,14 @@ impl Subscriber {
 
     /// Called by the publisher side. Never blocks beyond the queue's own lock.
     pub fn push(&self, item: StreamItem) {
-        self.offer(Cow::Owned(item), false);
+        self.offer(Cow::Owned(item));
     }
 
-    /// `push` for the publisher's own items: during a burst (the messages of one
-    /// read of the publisher's connection) a direct delivery is only encoded, and
-    /// `send_bursts` writes the whole burst at its end, one send per subscriber.
-    /// Takes the item by reference: a direct delivery encodes it without a clone of
-    /// its own (whose reference counts every output's core would contend for).
-    pub fn offer_from_publisher(&self, item: &StreamItem, in_burst: bool) {
-        self.offer(Cow::Borrowed(item), in_burst);
+    /// `push` for the publisher's own items, outside a burst: taken by reference,
+    /// so a direct delivery encodes it without a clone of its own (whose
+    /// reference counts every output's core would contend for).
+    pub fn offer_from_publisher(&self, item: &StreamItem) {
+        self.offer(Cow::Borrowed(item));
     }
 
     /// `count` frames meant for this subscriber were left out before they reached
@@ -239,26 +245,75 @@ impl Subscriber {
         self.dropped.fetch_add(count, Ordering::Relaxed);
     }
 
-    /// The end of a burst: writes what it left in each subscriber's sink, the sends
-    /// made as one batch (`engine::send_batch`: one io_uring submission on the
-    /// io_uring engine).
-    pub fn send_bursts<'a>(subscribers: impl IntoIterator<Item = &'a Arc<Subscriber>>) {
+    /// Gives each subscriber a burst's items (the messages of one read of the
+    /// publisher's connection) and writes them to the caught-up ones, one send per
+    /// subscriber, the sends made as batches (`engine::send_batch`: one io_uring
+    /// submission each on the io_uring engine). A caught-up subscriber whose sink
+    /// takes a burst of frames whole (`DirectSink::take_burst`) is given it so;
+    /// the others are offered the items in order, as `push` would.
+    pub fn deliver_burst<'a>(
+        subscribers: impl IntoIterator<Item = &'a Arc<Subscriber>>,
+        items: &[StreamItem],
+    ) {
+        let frames = BurstFrames::new(items);
         let mut unsent = Vec::with_capacity(SEND_BATCH);
+        let mut to_wake = Vec::new();
         for sub in subscribers {
             let mut state = sub.lock();
+            let taken_whole = frames
+                .as_ref()
+                .is_some_and(|frames| sub.take_burst_whole(&mut state, frames));
+            if !taken_whole {
+                let mut wake = false;
+                for item in items {
+                    wake |= sub.offer_locked(&mut state, Cow::Borrowed(item), true);
+                }
+                if wake {
+                    to_wake.push(sub);
+                }
+            }
             if std::mem::take(&mut state.burst_unsent) && state.direct {
                 unsent.push((sub, state));
-                if unsent.len() == SEND_BATCH {
-                    Self::send_locked(&mut unsent);
-                }
+            } else {
+                drop(state);
+            }
+            // Each batch is sent once full, or at once when a task must be woken:
+            // wakes wait until no queue is locked (see `send_locked`), and a task
+            // that has fallen behind should not also wait for a batch to fill.
+            if unsent.len() == SEND_BATCH || !to_wake.is_empty() {
+                Self::send_locked(&mut unsent);
+                to_wake
+                    .drain(..)
+                    .for_each(|sub: &Arc<Subscriber>| sub.waker.wake());
             }
         }
         Self::send_locked(&mut unsent);
     }
 
+    /// Gives `frames` to the sink whole, when this subscriber is caught up and
+    /// would take every one of them directly, and the sink takes them so.
+    fn take_burst_whole(&self, state: &mut QueueState, frames: &BurstFrames<'_>) -> bool {
+        let caught_up = state.direct && state.items.is_empty() && !state.skipping && !state.ended;
+        // Within the limits item by item too: the queue is empty.
+        let fits = frames.largest() <= self.limits.max_bytes;
+        let taken = caught_up
+            && fits
+            && state
+                .sink
+                .as_ref()
+                .is_some_and(|sink| sink.take_burst(frames));
+        if taken {
+            state.burst_unsent = true;
+        }
+        taken
+    }
+
     /// Sends what the locked queues' sinks hold and unlocks them; a queue whose
     /// send was short goes to its task.
     fn send_locked(unsent: &mut Vec<(&Arc<Subscriber>, MutexGuard<'_, QueueState>)>) {
+        if unsent.is_empty() {
+            return;
+        }
         let all_sent = send_staged(unsent);
         let mut left = Vec::new();
         for ((sub, state), all_sent) in unsent.iter_mut().zip(all_sent) {
@@ -273,27 +328,35 @@ impl Subscriber {
         left.iter().for_each(|sub| sub.waker.wake());
     }
 
-    /// A direct send left bytes in the sink: direct delivery stops and the task is
-    /// woken to write them.
-    fn leave_to_task(&self, mut state: MutexGuard<'_, QueueState>) {
-        state.leave_bytes_to_task();
-        drop(state);
-        self.waker.wake();
+    fn offer(&self, item: Cow<'_, StreamItem>) {
+        let mut state = self.lock();
+        if self.offer_locked(&mut state, item, false) {
+            drop(state);
+            self.waker.wake();
+        }
     }
 
-    fn offer(&self, item: Cow<'_, StreamItem>, in_burst: bool) {
-        let mut state = self.lock();
+    /// Offers `item` to the locked queue: the sink takes it directly while the
+    /// subscriber is caught up (in a burst only encoded, for `deliver_burst` to
+    /// send), else it is queued or dropped. Returns whether the task must be woken,
+    /// which the caller does once the queue is unlocked.
+    fn offer_locked(
+        &self,
+        state: &mut QueueState,
+        item: Cow<'_, StreamItem>,
+        in_burst: bool,
+    ) -> bool {
         if state.ended {
-            return;
+            return false;
         }
         match &*item {
             StreamItem::Frame(frame, _) => {
                 if state.skipping {
-                    if frame.is_keyframe() && (is_video_frame(frame, &state) || !state.has_video) {
+                    if frame.is_keyframe() && (is_video_frame(frame, state) || !state.has_video) {
                         state.skipping = false;
                     } else {
                         self.dropped.fetch_add(1, Ordering::Relaxed);
-                        return;
+                        return false;
                     }
                 }
                 if state.items.len() >= self.limits.max_frames
@@ -305,7 +368,7 @@ impl Subscriber {
                     self.dropped.fetch_add(dropped as u64, Ordering::Relaxed);
                     state.bytes = 0;
                     state.skipping = true;
-                    return;
+                    return false;
                 }
             }
             StreamItem::Track(track) if track.kind() == TrackKind::Video => state.has_video = true,
@@ -320,20 +383,22 @@ impl Subscriber {
                 sink.encode(&item);
                 if in_burst {
                     state.burst_unsent = true;
-                    return;
+                    return false;
                 }
-                if !sink.send() {
-                    self.leave_to_task(state);
+                if sink.send() {
+                    return false;
                 }
-                return;
+                // The send left bytes in the sink: direct delivery stops and the
+                // task is woken to write them.
+                state.leave_bytes_to_task();
+                return true;
             }
         }
         if let StreamItem::Frame(frame, _) = &*item {
             state.bytes += frame.data.len();
         }
         state.items.push_back(item.into_owned());
-        drop(state);
-        self.waker.wake();
+        true
     }
 
     /// Waits for items and moves all queued ones into `out`. Returns false once the
@@ -412,6 +477,8 @@ fn is_video_frame(frame: &Frame, state: &QueueState) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicBool;
+
     use bytes::Bytes;
     use protocol_parsers::media::{CodecConfig, FrameFlags, TrackId, VideoCodec};
 
@@ -489,7 +556,10 @@ mod tests {
     struct CountingSink {
         encoded: AtomicU64,
         sends: AtomicU64,
-        refuses: std::sync::atomic::AtomicBool,
+        refuses: AtomicBool,
+        /// Takes bursts of frames whole.
+        takes_bursts: AtomicBool,
+        bursts: AtomicU64,
     }
 
     impl DirectSink for CountingSink {
@@ -499,6 +569,13 @@ mod tests {
         fn send(&self) -> bool {
             self.sends.fetch_add(1, Ordering::Relaxed);
             !self.refuses.load(Ordering::Relaxed)
+        }
+        fn take_burst(&self, _burst: &BurstFrames<'_>) -> bool {
+            let takes = self.takes_bursts.load(Ordering::Relaxed);
+            if takes {
+                self.bursts.fetch_add(1, Ordering::Relaxed);
+            }
+            takes
         }
     }
 
@@ -567,15 +644,67 @@ mod tests {
     fn a_burst_reaches_a_caught_up_subscriber_in_one_send() {
         let (sub, sink) = with_sink();
         assert!(sub.resume_direct());
-        for dts in 0..3 {
-            sub.offer_from_publisher(&video(dts == 0, dts), true);
-        }
-        assert_eq!(sink.encoded.load(Ordering::Relaxed), 3);
-        assert_eq!(sink.sends.load(Ordering::Relaxed), 0);
-        Subscriber::send_bursts([&sub]);
+        let burst: Vec<StreamItem> = (0..3).map(|dts| video(dts == 0, dts)).collect();
+        Subscriber::deliver_burst([&sub], &burst);
+        assert_eq!(sink.encoded.load(Ordering::Relaxed), 3, "item by item");
         assert_eq!(sink.sends.load(Ordering::Relaxed), 1);
-        // Nothing left to send: the next burst's end sends nothing.
-        Subscriber::send_bursts([&sub]);
+        assert_eq!(queued(&sub), 0);
+        // Nothing left to send: an empty burst sends nothing.
+        Subscriber::deliver_burst([&sub], &[]);
         assert_eq!(sink.sends.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_sink_takes_a_burst_of_frames_whole_only_while_caught_up() {
+        let (sub, sink) = with_sink();
+        sink.takes_bursts.store(true, Ordering::Relaxed);
+        let frames: Vec<StreamItem> = (0..3).map(|dts| video(dts == 0, dts)).collect();
+        // Not yet resumed: the frames queue for the task.
+        Subscriber::deliver_burst([&sub], &frames);
+        assert_eq!(queued(&sub), 3);
+        assert_eq!(sink.bursts.load(Ordering::Relaxed), 0);
+        let mut out = Vec::new();
+        sub.drain_now(&mut out);
+        assert!(sub.resume_direct());
+
+        Subscriber::deliver_burst([&sub], &frames);
+        assert_eq!(sink.bursts.load(Ordering::Relaxed), 1);
+        assert_eq!(sink.encoded.load(Ordering::Relaxed), 0, "taken whole");
+        assert_eq!(sink.sends.load(Ordering::Relaxed), 1);
+
+        // A burst with a config in it goes item by item, still in one send.
+        let mut with_config = vec![video_track()];
+        with_config.extend(frames.iter().cloned());
+        Subscriber::deliver_burst([&sub], &with_config);
+        assert_eq!(sink.bursts.load(Ordering::Relaxed), 1);
+        assert_eq!(sink.encoded.load(Ordering::Relaxed), 4);
+        assert_eq!(sink.sends.load(Ordering::Relaxed), 2);
+
+        // A subscriber dropping to a keyframe is not caught up: item by item, and
+        // the inter frames are dropped.
+        sub.skip_to_keyframe(1);
+        let inter: Vec<StreamItem> = (4..6).map(|dts| video(false, dts)).collect();
+        Subscriber::deliver_burst([&sub], &inter);
+        assert_eq!(sink.bursts.load(Ordering::Relaxed), 1);
+        assert_eq!(sink.encoded.load(Ordering::Relaxed), 4);
+        assert_eq!(sub.dropped_frames(), 3);
+    }
+
+    #[test]
+    fn a_short_send_of_a_burst_hands_over_to_the_task() {
+        let (sub, sink) = with_sink();
+        let other = Subscriber::new(QueueLimits::default(), None);
+        assert!(sub.resume_direct());
+        sink.refuses.store(true, Ordering::Relaxed);
+        let frames: Vec<StreamItem> = (0..2).map(|dts| video(dts == 0, dts)).collect();
+        Subscriber::deliver_burst([&sub, &other], &frames);
+        assert_eq!(queued(&other), 2, "a subscriber without a sink queues");
+        let mut out = Vec::new();
+        let next = futures_util::FutureExt::now_or_never(sub.next_batch(&mut out));
+        assert_eq!(next, Some(true), "the task is told to write what waits");
+        assert!(out.is_empty());
+        // Direct delivery stopped: the next burst queues.
+        Subscriber::deliver_burst([&sub], &frames);
+        assert_eq!(queued(&sub), 2);
     }
 }

@@ -89,8 +89,7 @@ struct BurstInProgress {
     here: Option<Arc<JobQueue>>,
     /// The subscribers `held` is for.
     subscribers: Arc<Subscribers>,
-    /// The burst's items for the subscribers of other workers, handed to those
-    /// workers together at the burst's end.
+    /// The burst's items, given to every subscriber together at the burst's end.
     held: Vec<StreamItem>,
 }
 
@@ -163,11 +162,9 @@ impl Drop for Burst<'_> {
         };
         let turn = usize::try_from(state.frames_in).unwrap_or(0);
         drop(state);
-        let here = burst.here.as_ref();
-        // Other workers' subscribers first: they encode and send on their cores
-        // while this one does its own.
-        burst.subscribers.hand_to_homes(burst.held, here, turn);
-        burst.subscribers.send_bursts_here(here, turn);
+        burst
+            .subscribers
+            .deliver_burst(burst.held, burst.here.as_ref(), turn);
     }
 }
 
@@ -379,44 +376,39 @@ impl Stream {
     }
 
     /// Gives `item` to every subscriber: now to those this thread serves, and
-    /// through their workers' job queues to the others (`delivery`), during a
-    /// burst at its end. Releases the stream's lock before it offers or wakes
+    /// through their workers' job queues to the others (`delivery`); during a
+    /// burst, to all of them at its end. Releases the stream's lock before it offers or wakes
     /// anything.
     fn deliver(mut state: MutexGuard<'_, StreamState>, item: StreamItem) {
         let subscribers = Arc::clone(&state.subscribers);
         let turn = usize::try_from(state.frames_in).unwrap_or(0);
-        let mut held_for_before = None;
-        let (here, in_burst) = match &mut state.burst {
-            Some(burst) => {
-                if !Arc::ptr_eq(&burst.subscribers, &subscribers) {
-                    // Someone joined or left mid-burst: what is held so far is for
-                    // the subscribers of before, and goes to them now.
-                    let before =
-                        std::mem::replace(&mut burst.subscribers, Arc::clone(&subscribers));
-                    held_for_before = Some((before, std::mem::take(&mut burst.held)));
-                }
-                if subscribers.any_elsewhere(burst.here.as_ref()) {
-                    burst.held.push(item.clone());
-                }
-                (burst.here.clone(), true)
+        if let Some(burst) = &mut state.burst {
+            let mut held_for_before = None;
+            if !Arc::ptr_eq(&burst.subscribers, &subscribers) {
+                // Someone joined or left mid-burst: what is held so far is for the
+                // subscribers of before, and goes to them now.
+                let before = std::mem::replace(&mut burst.subscribers, subscribers);
+                held_for_before = Some((before, std::mem::take(&mut burst.held)));
             }
-            None => (JobQueue::current(), false),
-        };
-        drop(state);
-        let here = here.as_ref();
-        if let Some((before, held)) = held_for_before {
-            before.hand_to_homes(held, here, turn);
+            burst.held.push(item);
+            let here = burst.here.clone();
+            drop(state);
+            if let Some((before, held)) = held_for_before {
+                before.deliver_burst(held, here.as_ref(), turn);
+            }
+            return;
         }
-        if in_burst {
-            subscribers.offer_here(&item, here, true, turn);
-        } else if subscribers.any_elsewhere(here) {
+        drop(state);
+        let here = JobQueue::current();
+        let here = here.as_ref();
+        if subscribers.any_elsewhere(here) {
             // Handed over first: the other workers start while this one offers.
             let items: Arc<[StreamItem]> = Arc::new([item]);
             subscribers.hand_to_homes(Arc::clone(&items), here, turn);
-            subscribers.offer_here(&items[0], here, false, turn);
+            subscribers.offer_here(&items[0], here, turn);
         } else {
             // No list to share with anyone: not allocated.
-            subscribers.offer_here(&item, here, false, turn);
+            subscribers.offer_here(&item, here, turn);
         }
     }
 
