@@ -371,10 +371,12 @@ fn run_case(relay: &str, n: usize, seconds: u64, manifold: &Path) -> CaseResult 
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || accept_sinks(sink_listener, context, stop));
     }
+    let relay_ending = Arc::new(AtomicBool::new(false));
     let publisher = {
         let clock = Arc::clone(&clock);
         let stop = Arc::clone(&stop);
-        std::thread::spawn(move || publish(ingest_port, clock, total_frames, stop))
+        let relay_ending = Arc::clone(&relay_ending);
+        std::thread::spawn(move || publish(ingest_port, clock, total_frames, stop, relay_ending))
     };
     // Warm up until every destination is live, then measure a window of whole GOPs.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -406,6 +408,7 @@ fn run_case(relay: &str, n: usize, seconds: u64, manifold: &Path) -> CaseResult 
     // Manifold logs each output's own latency histogram when its push ends: end
     // them cleanly with SIGTERM before the sinks go away.
     let own = if relay.starts_with("manifold") {
+        relay_ending.store(true, Ordering::Relaxed);
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(child.id().to_string())
@@ -642,7 +645,14 @@ fn publish_to(port: u16, stream_key: &str) -> (TcpStream, ClientSession) {
     (socket, session)
 }
 
-fn publish(port: u16, clock: Arc<Clock>, total_frames: u64, stop: Arc<AtomicBool>) {
+/// `relay_ending`: the relay is being stopped, so a closed connection is expected.
+fn publish(
+    port: u16,
+    clock: Arc<Clock>,
+    total_frames: u64,
+    stop: Arc<AtomicBool>,
+    relay_ending: Arc<AtomicBool>,
+) {
     let (mut socket, mut session) = publish_to(port, "K");
     let mut buf = vec![0u8; 65536];
     // Drain whatever the relay sends (acks, pings) so it never blocks on us.
@@ -716,7 +726,9 @@ fn publish(port: u16, clock: Arc<Clock>, total_frames: u64, stop: Arc<AtomicBool
             Ordering::Relaxed,
         );
         if write_transmits(&mut session, &mut socket).is_err() {
-            eprintln!("publisher: relay closed the connection");
+            if !relay_ending.load(Ordering::Relaxed) {
+                eprintln!("publisher: relay closed the connection");
+            }
             break;
         }
     }
