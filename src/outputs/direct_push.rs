@@ -300,23 +300,23 @@ mod tests {
         StreamItem::Frame(frame, Some(Instant::now()))
     }
 
-    /// A push output over a connected socket, and the destination's end.
-    fn output(chunk_size: u32) -> (PushMedia, TcpStream) {
+    /// A connected pair on loopback: the output's socket, and the destination's
+    /// end, whose reads give up after 5 s.
+    fn connected() -> (socket2::Socket, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let client = TcpStream::connect(listener.local_addr().expect("address")).expect("c");
         let (server, _) = listener.accept().expect("accept");
         server
             .set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
-        let stats = Arc::new(OutputStats::new(
-            "s",
-            "o",
-            OutputState::Live,
-            EventBus::new(),
-        ));
+        (socket2::Socket::from(client), server)
+    }
+
+    /// A push output over a connected socket, and the destination's end.
+    fn output(chunk_size: u32) -> (PushMedia, TcpStream) {
+        let (socket, destination) = connected();
         let writer = MediaWriter::new(chunk_size, 1, true);
-        let media = PushMedia::new(writer, Some(socket2::Socket::from(client)), stats);
-        (media, server)
+        (PushMedia::new(writer, Some(socket), stats()), destination)
     }
 
     /// The bytes `items` make for a fresh output's writer, item by item.
@@ -414,18 +414,11 @@ mod tests {
 
     #[test]
     fn direct_sends_report_in_bulk_and_exactly_when_their_counters_are_read() {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let client = TcpStream::connect(listener.local_addr().expect("address")).expect("c");
-        let (mut server, _) = listener.accept().expect("accept");
-        let stats = Arc::new(OutputStats::new(
-            "s",
-            "o",
-            OutputState::Live,
-            EventBus::new(),
-        ));
+        let (socket, mut server) = connected();
+        let stats = stats();
         let media = Arc::new(PushMedia::new(
             MediaWriter::new(60_000, 1, true),
-            Some(socket2::Socket::from(client)),
+            Some(socket),
             Arc::clone(&stats),
         ));
         stats.count_direct_sends_of(&media);
@@ -440,9 +433,6 @@ mod tests {
         stats.settle();
         let reported = stats.bytes.load(Relaxed);
         let mut received = vec![0u8; reported as usize];
-        server
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
         server
             .read_exact(&mut received)
             .expect("every reported byte arrived");

@@ -105,7 +105,7 @@ impl Forwarder {
             }
         }
         let (out_ms, cts) = self.timing(track, frame);
-        self.last_ms = Some(self.last_ms.map_or(out_ms, |last| last.max(out_ms)));
+        self.last_ms = Some(latest(self.last_ms, out_ms));
         // RTMP timestamps are 32-bit milliseconds and wrap (spec 5.3.1.3).
         let timestamp = out_ms as u32;
         if let Some(pos) = self.unsent_configs.iter().position(|id| *id == track.id) {
@@ -138,7 +138,7 @@ impl Forwarder {
     /// Frames that `passes_through` allowed were sent, the latest of them at
     /// `last_ms` (output time).
     pub fn passed_through(&mut self, last_ms: i64) {
-        self.last_ms = Some(self.last_ms.map_or(last_ms, |last| last.max(last_ms)));
+        self.last_ms = Some(latest(self.last_ms, last_ms));
     }
 
     /// The track `frame` belongs to, as this output knows it.
@@ -155,6 +155,12 @@ impl Forwarder {
     pub fn offset_ms(&self) -> i64 {
         self.offset_ms
     }
+}
+
+/// The later of the last output time so far (if any) and `ms`: output time never
+/// goes back.
+fn latest(last_ms: Option<i64>, ms: i64) -> i64 {
+    last_ms.map_or(ms, |last| last.max(ms))
 }
 
 /// `ticks` in `track`'s timescale, in milliseconds.

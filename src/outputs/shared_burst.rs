@@ -103,18 +103,15 @@ impl BurstEncoding {
             len: 0,
             frames: 0,
             arrivals: Vec::new(),
-            last_ms: 0,
+            // A burst holds at least one frame, which sets it.
+            last_ms: i64::MIN,
         };
         for (frame, arrived) in burst.frames() {
             let track = forwarder.track(frame)?;
             let (out_ms, cts) = forwarder.timing(track, frame);
             // RTMP timestamps are 32-bit milliseconds and wrap (spec 5.3.1.3).
             writer.frame(track, frame, out_ms as u32, cts, &mut encoding.pieces);
-            encoding.last_ms = if encoding.frames == 0 {
-                out_ms
-            } else {
-                encoding.last_ms.max(out_ms)
-            };
+            encoding.last_ms = encoding.last_ms.max(out_ms);
             encoding.frames += 1;
             encoding.arrivals.extend(arrived);
         }

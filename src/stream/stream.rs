@@ -377,8 +377,8 @@ impl Stream {
 
     /// Gives `item` to every subscriber: now to those this thread serves, and
     /// through their workers' job queues to the others (`delivery`); during a
-    /// burst, to all of them at its end. Releases the stream's lock before it offers or wakes
-    /// anything.
+    /// burst, to all of them at its end. Releases the stream's lock before it
+    /// offers or wakes anything.
     fn deliver(mut state: MutexGuard<'_, StreamState>, item: StreamItem) {
         let subscribers = Arc::clone(&state.subscribers);
         let turn = usize::try_from(state.frames_in).unwrap_or(0);
