@@ -12,7 +12,7 @@ use crate::engine::{Pump, Transport, Wake, handshake_random};
 use crate::outputs::Forwarder;
 use crate::outputs::forwarder::Forwarded;
 use crate::server::ServerContext;
-use crate::stream::{Origin, PublisherGuard, Stream, Subscriber, ViewerGuard};
+use crate::stream::{HeldBurst, Origin, PublisherGuard, Stream, Subscriber, ViewerGuard};
 use crate::transcode::RenditionUse;
 
 enum Role {
@@ -48,6 +48,7 @@ pub async fn serve(
     let mut pump = Pump::new(session, Transport::new(stream, tls));
     let mut role = Role::Undecided;
     let mut batch = Vec::new();
+    let mut held: Option<HeldBurst> = None;
     let reason = loop {
         let wake = match &role {
             Role::Playing { subscriber, .. } => {
@@ -55,7 +56,17 @@ pub async fn serve(
                 batch.clear();
                 pump.next(subscriber.next_batch(&mut batch)).await
             }
-            _ => pump.next(std::future::pending::<bool>()).await,
+            _ => {
+                let hold_until = held.as_ref().map(HeldBurst::deadline);
+                pump.next(async move {
+                    match hold_until {
+                        Some(at) => compio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                    false
+                })
+                .await
+            }
         };
         let wake = match wake {
             Ok(wake) => wake,
@@ -79,14 +90,15 @@ pub async fn serve(
                 }
             }
         }
+        let input = matches!(wake, Wake::Input);
         let events: Vec<ServerEvent> = pump.take_events().collect();
         let mut close = None;
-        // One read's messages reach each caught-up output in one write.
-        let publishing = match &role {
-            Role::Publishing(guard) => Some(Arc::clone(guard.stream())),
+        // One read's messages reach each caught-up output in one write; so do those
+        // of the reads that finish a message already begun (`HeldBurst`).
+        let mut burst = held.take().or_else(|| match &role {
+            Role::Publishing(guard) => Some(HeldBurst::begin(guard.stream(), Instant::now())),
             _ => None,
-        };
-        let burst = publishing.as_deref().map(Stream::burst);
+        });
         for event in events {
             if let Some(reason) =
                 handle_event(event, &mut role, &mut pump.session, &ctx, peer, protocol)
@@ -94,7 +106,13 @@ pub async fn serve(
                 close = Some(reason);
             }
         }
-        drop(burst);
+        // Any wake but a read (the hold's deadline, a timer) ends it.
+        if let Some(open) = burst.take()
+            && input
+            && matches!(role, Role::Publishing(_))
+        {
+            held = open.after_read(pump.session.mid_message(), Instant::now());
+        }
         if let Err(e) = pump.flush().await {
             break format!("write failed: {e}");
         }
@@ -106,6 +124,8 @@ pub async fn serve(
         }
     };
     drop(batch);
+    // What a held burst has is delivered before the stream learns its publisher left.
+    drop(held);
     match role {
         Role::Publishing(guard) => super::publisher_left(&ctx, guard, peer, &reason),
         Role::Playing {

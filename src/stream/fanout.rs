@@ -476,7 +476,7 @@ fn is_video_frame(frame: &Frame, state: &QueueState) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::atomic::AtomicBool;
 
     use bytes::Bytes;
@@ -553,9 +553,9 @@ mod tests {
     /// Counts what the publisher hands it; its sends take everything unless
     /// `refuses` holds.
     #[derive(Default)]
-    struct CountingSink {
-        encoded: AtomicU64,
-        sends: AtomicU64,
+    pub(in crate::stream) struct CountingSink {
+        pub(in crate::stream) encoded: AtomicU64,
+        pub(in crate::stream) sends: AtomicU64,
         refuses: AtomicBool,
         /// Takes bursts of frames whole.
         takes_bursts: AtomicBool,

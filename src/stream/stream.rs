@@ -143,15 +143,16 @@ impl PublisherGuard {
 }
 
 /// A publisher's burst in progress (`PublisherGuard::burst`).
+/// It owns its stream so that a publisher can keep it open across reads.
 #[derive(Debug)]
-pub struct Burst<'a> {
-    stream: &'a Stream,
+pub struct Burst {
+    stream: Arc<Stream>,
     /// False for a burst begun inside another: the outer one holds the items and
     /// ends the burst.
     outermost: bool,
 }
 
-impl Drop for Burst<'_> {
+impl Drop for Burst {
     fn drop(&mut self) {
         if !self.outermost {
             return;
@@ -170,8 +171,9 @@ impl Drop for Burst<'_> {
 
 impl Stream {
     /// Starts a burst, for the publisher: what it pushes until the returned guard
-    /// drops (one read of its connection) reaches each caught-up output in one write.
-    pub fn burst(&self) -> Burst<'_> {
+    /// drops (one read of its connection, or the few that finish a message begun:
+    /// `HeldBurst`) reaches each caught-up output in one write.
+    pub fn burst(self: &Arc<Self>) -> Burst {
         let here = JobQueue::current();
         let mut state = self.lock();
         let outermost = state.burst.is_none();
@@ -183,7 +185,7 @@ impl Stream {
             });
         }
         Burst {
-            stream: self,
+            stream: Arc::clone(self),
             outermost,
         }
     }
@@ -511,7 +513,7 @@ impl Drop for ViewerGuard {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::Mutex as StdMutex;
     use std::task::{Context, Wake, Waker};
 
@@ -578,7 +580,7 @@ mod tests {
         }
     }
 
-    fn audio_frame(dts: i64) -> Frame {
+    pub(in crate::stream) fn audio_frame(dts: i64) -> Frame {
         Frame {
             track: TrackId::AUDIO,
             dts,

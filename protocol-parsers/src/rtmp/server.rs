@@ -96,6 +96,12 @@ impl ServerSession {
         self.play_stream.is_some()
     }
 
+    /// Whether the peer is in the middle of sending a message: the rest of it is
+    /// still to come.
+    pub fn mid_message(&self) -> bool {
+        self.conn.decoder.mid_message()
+    }
+
     /// Whether the session has refused something and should be closed once its
     /// pending transmits are written.
     pub fn is_closed(&self) -> bool {

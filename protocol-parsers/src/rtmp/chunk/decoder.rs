@@ -70,6 +70,12 @@ impl ChunkDecoder {
         self.input.len()
     }
 
+    /// Whether a message has begun arriving but is not yet complete (part of a
+    /// chunk, or some chunks of a message that spans several).
+    pub fn mid_message(&self) -> bool {
+        !self.input.is_empty() || self.pending_bytes > 0
+    }
+
     /// Decodes the next complete message: `Ok(None)` when more bytes are needed.
     pub fn decode(&mut self) -> Result<Option<Message>, ChunkError> {
         loop {
@@ -303,6 +309,27 @@ mod tests {
         assert_eq!(msg.message_stream_id, 1);
         assert_eq!(&msg.payload[..], b"hello");
         assert!(dec.decode().unwrap().is_none());
+    }
+
+    /// Mid-message from the first byte of a message until its last, and between
+    /// messages not.
+    #[test]
+    fn mid_message_holds_from_a_messages_first_byte_to_its_last() {
+        let mut enc = ChunkEncoder::new();
+        let payload = vec![9u8; 1000];
+        let mut wire = encode(&mut enc, 6, 40, 9, &payload);
+        let first_len = wire.len();
+        wire.extend(encode(&mut enc, 4, 41, 8, b"audio"));
+        let mut dec = ChunkDecoder::new(&Limits::default());
+        assert!(!dec.mid_message(), "nothing received yet");
+        let mut messages = 0;
+        for (index, byte) in wire.iter().enumerate() {
+            dec.push(&[*byte]);
+            messages += decode_all(&mut dec).unwrap().len();
+            let message_ends = index + 1 == first_len || index + 1 == wire.len();
+            assert_eq!(dec.mid_message(), !message_ends, "after byte {index}");
+        }
+        assert_eq!(messages, 2);
     }
 
     #[test]
