@@ -348,36 +348,6 @@ fn wrong_publish_key_is_refused() {
     }
 }
 
-/// `connect`, `createStream` and `publish KEY` with the raw client; returns the
-/// `onStatus` the server answers the publish with.
-fn raw_publish(client: &mut RawRtmp, key: &str) -> Command {
-    client.connect_app("live");
-    client.send_command(
-        0,
-        &Command::new("createStream", 2.0, Amf0Value::Null, vec![]),
-    );
-    let created = client.read_command("createStream's _result", Duration::from_secs(5), |c| {
-        c.transaction_id == 2.0
-    });
-    let stream_id = created
-        .args
-        .first()
-        .and_then(Amf0Value::as_number)
-        .unwrap_or_else(|| panic!("createStream answered {created:?}")) as u32;
-    client.send_command(
-        stream_id,
-        &Command::new(
-            "publish",
-            3.0,
-            Amf0Value::Null,
-            vec![Amf0Value::string(key), Amf0Value::string("live")],
-        ),
-    );
-    client.read_command("publish's onStatus", Duration::from_secs(5), |c| {
-        c.name == "onStatus"
-    })
-}
-
 #[test]
 fn second_publisher_on_a_live_key_is_refused() {
     for engine in ENGINES {
@@ -409,7 +379,7 @@ fn second_publisher_on_a_live_key_is_refused() {
         // The same refusal, seen on the wire: NetStream.Publish.BadName, then close.
         let mut client = RawRtmp::handshake(healthy.port());
         let peer = client.peer_field();
-        let status = raw_publish(&mut client, "healthy");
+        let (_, status) = client.publish("healthy");
         let info = status.args.first().expect("onStatus info object");
         assert_eq!(
             info.property("code").and_then(Amf0Value::as_str),

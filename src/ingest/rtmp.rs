@@ -106,14 +106,16 @@ pub async fn serve(
                 close = Some(reason);
             }
         }
-        // Any wake but a read (the hold's deadline, a timer) ends it.
+        // Any wake but a read (the hold's deadline, a timer) ends it, and so does
+        // a reply to write: the deadline is not watched while a write waits.
+        let transmit = pump.take_transmit();
         if let Some(open) = burst.take()
             && input
-            && matches!(role, Role::Publishing(_))
+            && transmit.is_empty()
         {
             held = open.after_read(pump.session.mid_message(), Instant::now());
         }
-        if let Err(e) = pump.flush().await {
+        if let Err(e) = pump.write(transmit).await {
             break format!("write failed: {e}");
         }
         if let Some(reason) = close {

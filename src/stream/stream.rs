@@ -142,7 +142,7 @@ impl PublisherGuard {
     }
 }
 
-/// A publisher's burst in progress (`PublisherGuard::burst`).
+/// A publisher's burst in progress (`Stream::burst`).
 /// It owns its stream so that a publisher can keep it open across reads.
 #[derive(Debug)]
 pub struct Burst {

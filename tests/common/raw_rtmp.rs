@@ -133,16 +133,30 @@ impl RawRtmp {
 
     /// Chunks one message with the encoder's current chunk size and sends it.
     pub fn send_message(&mut self, csid: u32, type_id: MessageType, stream_id: u32, body: &[u8]) {
+        let wire = self.encode_message(csid, type_id, stream_id, 0, body);
+        send_lossy(&mut self.stream, &wire);
+    }
+
+    /// Chunks one message stamped `timestamp` without sending it, for a caller that
+    /// sends part of it.
+    pub fn encode_message(
+        &mut self,
+        csid: u32,
+        type_id: MessageType,
+        stream_id: u32,
+        timestamp: u32,
+        body: &[u8],
+    ) -> Vec<u8> {
         let mut pieces = Vec::new();
         self.encoder.write_message(
             csid,
-            0,
+            timestamp,
             type_id,
             stream_id,
             &[Bytes::copy_from_slice(body)],
             &mut pieces,
         );
-        send_lossy(&mut self.stream, &pieces.concat());
+        pieces.concat()
     }
 
     /// Sends Set Chunk Size with `size` as the raw 32-bit value, whatever it is.
@@ -187,27 +201,109 @@ impl RawRtmp {
         assert_eq!(reply.name, "_result", "connect refused: {reply:?}");
     }
 
+    /// `createStream` (transaction `transaction`); returns the stream id.
+    fn create_stream(&mut self, transaction: f64) -> u32 {
+        self.send_command(
+            0,
+            &Command::new("createStream", transaction, Amf0Value::Null, vec![]),
+        );
+        let created = self.read_command("createStream's _result", Duration::from_secs(5), |c| {
+            c.transaction_id == transaction
+        });
+        created
+            .args
+            .first()
+            .and_then(Amf0Value::as_number)
+            .unwrap_or_else(|| panic!("createStream answered {created:?}")) as u32
+    }
+
+    /// `connect` to `live`, `createStream` and `publish KEY`; returns the stream id
+    /// and the `onStatus` the server answers the publish with.
+    pub fn publish(&mut self, key: &str) -> (u32, Command) {
+        self.connect_app("live");
+        let stream_id = self.create_stream(2.0);
+        self.send_command(
+            stream_id,
+            &Command::new(
+                "publish",
+                3.0,
+                Amf0Value::Null,
+                vec![Amf0Value::string(key), Amf0Value::string("live")],
+            ),
+        );
+        let status = self.read_command("publish's onStatus", Duration::from_secs(5), |c| {
+            c.name == "onStatus"
+        });
+        (stream_id, status)
+    }
+
+    /// `connect` to `live`, `createStream` and `play NAME`; returns the `onStatus`
+    /// the server answers the play with.
+    pub fn play(&mut self, name: &str) -> Command {
+        self.connect_app("live");
+        let stream_id = self.create_stream(2.0);
+        self.send_command(
+            stream_id,
+            &Command::new("play", 3.0, Amf0Value::Null, vec![Amf0Value::string(name)]),
+        );
+        self.read_command("play's onStatus", Duration::from_secs(5), |c| {
+            c.name == "onStatus"
+        })
+    }
+
+    /// Reads messages until one of `type_id` whose payload satisfies `wanted`
+    /// arrives; panics if the server closes first or `timeout` passes.
+    pub fn wait_media(
+        &mut self,
+        what: &str,
+        type_id: MessageType,
+        timeout: Duration,
+        wanted: impl Fn(&[u8]) -> bool,
+    ) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let Some(read) = self.try_read_message(deadline) else {
+                panic!("{what}: not received within {timeout:?}");
+            };
+            let Some(message) = read else {
+                panic!("waiting for {what}: the server closed the connection");
+            };
+            if message.type_id == type_id && wanted(&message.payload) {
+                return;
+            }
+        }
+    }
+
     /// The next message from the server, or `None` when it closed the connection.
     pub fn read_message(&mut self, deadline: Instant) -> Option<Message> {
+        self.try_read_message(deadline)
+            .unwrap_or_else(|| panic!("no message from the server in time"))
+    }
+
+    /// The next message from the server (`Some(None)` when it closed the
+    /// connection), or `None` when `deadline` passes first.
+    fn try_read_message(&mut self, deadline: Instant) -> Option<Option<Message>> {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             if let Some(message) = self.decoder.decode().expect("server sent valid chunks") {
-                return Some(message);
+                return Some(Some(message));
             }
             let now = Instant::now();
-            assert!(now < deadline, "no message from the server in time");
+            if now >= deadline {
+                return None;
+            }
             self.stream
                 .set_read_timeout(Some((deadline - now).min(Duration::from_millis(200))))
                 .expect("set read timeout");
             match self.stream.read(&mut buf) {
-                Ok(0) => return None,
+                Ok(0) => return Some(None),
                 Ok(n) => self.decoder.push(&buf[..n]),
                 Err(e)
                     if matches!(
                         e.kind(),
                         ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                     ) => {}
-                Err(_) => return None,
+                Err(_) => return Some(None),
             }
         }
     }

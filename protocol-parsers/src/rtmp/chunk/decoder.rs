@@ -433,6 +433,33 @@ mod tests {
         assert_eq!(&msgs[1].payload[..], b"next");
     }
 
+    /// An Abort, or a new message header on the same chunk stream, ends the partial
+    /// message: nothing is in progress any more.
+    #[test]
+    fn an_aborted_or_abandoned_message_is_no_longer_in_progress() {
+        let big = encode(&mut ChunkEncoder::new(), 6, 0, 9, &[1u8; 300]);
+        let first_chunk = &big[..12 + 128];
+        let endings = [
+            (
+                "aborted",
+                encode(&mut ChunkEncoder::new(), 2, 0, 2, &6u32.to_be_bytes()),
+            ),
+            (
+                "abandoned",
+                encode(&mut ChunkEncoder::new(), 6, 0, 9, b"next"),
+            ),
+        ];
+        for (how, ending) in endings {
+            let mut dec = ChunkDecoder::new(&Limits::default());
+            dec.push(first_chunk);
+            assert!(decode_all(&mut dec).unwrap().is_empty());
+            assert!(dec.mid_message(), "{how}: the first chunk begins a message");
+            dec.push(&ending);
+            assert_eq!(decode_all(&mut dec).unwrap().len(), 1, "{how}");
+            assert!(!dec.mid_message(), "{how}");
+        }
+    }
+
     #[test]
     fn too_many_chunk_streams() {
         let limits = Limits {
