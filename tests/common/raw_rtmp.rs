@@ -43,6 +43,12 @@ pub fn peer_field(stream: &TcpStream) -> String {
     format!("peer={local} ")
 }
 
+/// A field (`code`, `level`) of an `onStatus` command's info object.
+pub fn status_field<'a>(status: &'a Command, name: &str) -> Option<&'a str> {
+    let info = status.args.first().expect("onStatus info object");
+    info.property(name).and_then(Amf0Value::as_str)
+}
+
 /// Writes `data`, ignoring errors: a server that closes early on bad input makes
 /// later writes fail with EPIPE or ECONNRESET, which is what the test wants.
 pub fn send_lossy(stream: &mut TcpStream, data: &[u8]) {
@@ -220,35 +226,33 @@ impl RawRtmp {
     /// `connect` to `live`, `createStream` and `publish KEY`; returns the stream id
     /// and the `onStatus` the server answers the publish with.
     pub fn publish(&mut self, key: &str) -> (u32, Command) {
-        self.connect_app("live");
-        let stream_id = self.create_stream(2.0);
-        self.send_command(
-            stream_id,
-            &Command::new(
-                "publish",
-                3.0,
-                Amf0Value::Null,
-                vec![Amf0Value::string(key), Amf0Value::string("live")],
-            ),
-        );
-        let status = self.read_command("publish's onStatus", Duration::from_secs(5), |c| {
-            c.name == "onStatus"
-        });
-        (stream_id, status)
+        self.on_new_stream(
+            "publish",
+            vec![Amf0Value::string(key), Amf0Value::string("live")],
+        )
     }
 
     /// `connect` to `live`, `createStream` and `play NAME`; returns the `onStatus`
     /// the server answers the play with.
     pub fn play(&mut self, name: &str) -> Command {
+        self.on_new_stream("play", vec![Amf0Value::string(name)]).1
+    }
+
+    /// `connect` to `live`, `createStream`, then `command` with `args` on the new
+    /// stream; returns the stream id and the `onStatus` the server answers with.
+    fn on_new_stream(&mut self, command: &str, args: Vec<Amf0Value>) -> (u32, Command) {
         self.connect_app("live");
         let stream_id = self.create_stream(2.0);
         self.send_command(
             stream_id,
-            &Command::new("play", 3.0, Amf0Value::Null, vec![Amf0Value::string(name)]),
+            &Command::new(command, 3.0, Amf0Value::Null, args),
         );
-        self.read_command("play's onStatus", Duration::from_secs(5), |c| {
-            c.name == "onStatus"
-        })
+        let status = self.read_command(
+            &format!("{command}'s onStatus"),
+            Duration::from_secs(5),
+            |c| c.name == "onStatus",
+        );
+        (stream_id, status)
     }
 
     /// Reads messages until one of `type_id` whose payload satisfies `wanted`
