@@ -12,6 +12,7 @@
 //!
 //! Usage: cargo build --release && ./target/release/transcode-bench
 //!        [--preset veryfast] [--seconds 20] [--mode throughput,latency]
+//!        [--rounds 3] [--rungs 1080p,720p,480p,360p] [--threads 0] [--ffmpeg off]
 
 #[path = "../../protocol-parsers/tests/support/flv_file.rs"]
 mod flv_file;
@@ -48,6 +49,9 @@ fn main() {
     // a shared machine's speed drifts between runs.
     let mut rounds = 3usize;
     let mut rungs = LADDER.to_vec();
+    // `--ffmpeg off` times Manifold alone (for comparing two builds of it, e.g.
+    // under `perf stat`).
+    let mut with_ffmpeg = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
@@ -57,6 +61,7 @@ fn main() {
             "--mode" => modes = value().split(',').map(str::to_owned).collect(),
             "--threads" => threads = value().parse().expect("--threads N"),
             "--rounds" => rounds = value().parse().expect("--rounds N"),
+            "--ffmpeg" => with_ffmpeg = value() != "off",
             "--rungs" => {
                 let names = value();
                 rungs = LADDER
@@ -93,7 +98,13 @@ fn main() {
             // machine's speed drifts over minutes, and a fixed order would hand
             // the drift to whichever program always runs second.
             let manifold_first = round % 2 == 1;
-            let run_ffmpeg = || ffmpeg_throughput(&settings, &clip, video_frames, round == 1);
+            let run_ffmpeg = || {
+                if with_ffmpeg {
+                    ffmpeg_throughput(&settings, &clip, video_frames, round == 1)
+                } else {
+                    (f64::NAN, f64::NAN)
+                }
+            };
             let (a, b) = if manifold_first {
                 let a = manifold_throughput(&settings, &tracks, &frames, video_frames);
                 (a, run_ffmpeg())
