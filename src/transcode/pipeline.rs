@@ -115,6 +115,7 @@ impl Source {
                 Some(Arc::clone(&subscriber));
             tracing::info!(source = %self.name, "transcoder decoding");
             let mut items = Vec::new();
+            let mut drops = DropReport::default();
             loop {
                 items.clear();
                 let Some(more) = block_on(subscriber.next_batch(&mut items), &self.stop) else {
@@ -137,6 +138,9 @@ impl Source {
                     .any(|r| r.profile.audio != AudioMode::Passthrough);
                 let mut ended = !more;
                 for item in items.drain(..) {
+                    // Per item, not per batch: a batch behind a slow rendition can
+                    // take many seconds to work through.
+                    drops.check(&self.name, subscriber.dropped_frames());
                     match item {
                         StreamItem::Track(track) => decode.track(&track, &renditions),
                         StreamItem::Frame(frame, arrived) => {
@@ -160,6 +164,36 @@ impl Source {
             decode = DecodeState::default();
         }
         tracing::info!(source = %self.name, "transcoder decode thread ended");
+    }
+}
+
+/// Says in the log when the decode thread's queue skipped frames (it fell behind
+/// its source): at most every `DROP_REPORT_EVERY`, with the count since the last.
+#[derive(Default)]
+struct DropReport {
+    reported: u64,
+    last: Option<Instant>,
+}
+
+const DROP_REPORT_EVERY: Duration = Duration::from_secs(5);
+
+impl DropReport {
+    fn check(&mut self, source: &str, dropped: u64) {
+        if dropped <= self.reported
+            || self
+                .last
+                .is_some_and(|last| last.elapsed() < DROP_REPORT_EVERY)
+        {
+            return;
+        }
+        tracing::warn!(
+            source,
+            dropped = dropped - self.reported,
+            total = dropped,
+            "transcoder is not keeping real time: its source queue skipped to the next keyframe"
+        );
+        self.reported = dropped;
+        self.last = Some(Instant::now());
     }
 }
 

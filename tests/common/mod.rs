@@ -141,12 +141,22 @@ impl LogBuffer {
             .collect()
     }
 
+    /// Waits for a line with every one of `needles`; at the deadline, panics with
+    /// the log as it is then (not as it was when the wait began).
     pub fn wait_for_line(&self, needles: &[&str], timeout: Duration) -> String {
-        wait_for(
-            &format!("a log line with {needles:?}\n--- log ---\n{}", self.text()),
-            timeout,
-            || self.lines_with(needles).into_iter().next(),
-        )
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.lines_with(needles).into_iter().next() {
+                return line;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for a log line with {needles:?}\n--- log ---\n{}",
+                    self.text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
