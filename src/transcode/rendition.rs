@@ -715,3 +715,7 @@ impl RenditionThread {
 fn micros(ticks: i64, timescale: u32) -> i64 {
     ticks.saturating_mul(1_000_000) / i64::from(timescale.max(1))
 }
+
+#[cfg(test)]
+#[path = "rendition_restart_tests.rs"]
+mod restart_tests;

@@ -41,6 +41,14 @@ impl Scaler {
             return super::reference(input);
         }
         if self.context.is_none() || self.source != source {
+            // swscale asserts (aborting the whole process) on a format it has no
+            // descriptor for, so a picture without one is refused here.
+            if source.0.descriptor().is_none() {
+                return Err(format!(
+                    "swscale: the picture has no pixel format ({:?})",
+                    source.0
+                ));
+            }
             // Bicubic, as the ffmpeg CLI's scale filter uses by default.
             let context = Context::get(
                 source.0,
