@@ -36,6 +36,10 @@ const LADDER: [(&str, u32, &str); 4] = [
     ("360p", 360, "800k"),
 ];
 
+const USAGE: &str = "usage: transcode-bench [--preset veryfast] [--seconds 20] \
+[--mode throughput,latency] [--rounds 3] [--rungs 1080p,720p,480p,360p] [--threads 0] \
+[--ffmpeg off]";
+
 /// Frames the feeder may be ahead of the slowest rendition in throughput mode.
 const WINDOW: u64 = 48;
 
@@ -70,7 +74,14 @@ fn main() {
                     .copied()
                     .collect();
             }
-            other => panic!("unknown argument {other}"),
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return;
+            }
+            other => {
+                eprintln!("unknown argument {other}\n{USAGE}");
+                std::process::exit(2);
+            }
         }
     }
     let settings = Settings {
