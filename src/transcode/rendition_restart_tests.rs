@@ -44,11 +44,16 @@ fn start(registry: &Arc<Registry>, name: &str) -> (Arc<RenditionWorker>, Arc<Sub
 
 fn picture(index: i64, good: bool) -> Work {
     let mut picture = if good {
-        VideoFrame::new(
+        let mut grey = VideoFrame::new(
             VideoEncoder::input_format(EncoderKind::X264),
             SIZE.0,
             SIZE.1,
-        )
+        );
+        // A new frame's buffers are not initialised; the encoder gets mid-grey.
+        for plane in 0..grey.planes() {
+            grey.data_mut(plane).fill(128);
+        }
+        grey
     } else {
         VideoFrame::empty()
     };
