@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ADMIN_TOKEN, Manifold, Nginx, ffprobe, http, publish, test_media, wait_for};
+use common::{
+    ADMIN_TOKEN, Manifold, Nginx, ffprobe, http, metric_sample, publish, test_media, wait_for,
+};
 
 const STREAM: &str = "[[stream]]\nname = \"main\"\nkey = \"K\"\n";
 
@@ -43,14 +45,6 @@ fn scrape(server: &Manifold) -> String {
         response.headers
     );
     response.body
-}
-
-/// The value of the sample whose name and labels are exactly `series`.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().find_map(|line| {
-        let (name, value) = line.rsplit_once(' ')?;
-        (name == series).then(|| value.parse().ok()).flatten()
-    })
 }
 
 /// `manifold check-config` on the server's (persisted) config file, which must
@@ -106,11 +100,11 @@ fn metrics_pass_promtool_carry_the_spec_names_and_measure_bitrates() {
         Duration::from_secs(15),
         || {
             let m = scrape(&server);
-            let segments = sample(
+            let segments = metric_sample(
                 &m,
                 "manifold_segments_total{stream=\"main\",rendition=\"source\"}",
             );
-            (sample(&m, "manifold_viewers{stream=\"main\",protocol=\"rtmp\"}") == Some(1.0)
+            (metric_sample(&m, "manifold_viewers{stream=\"main\",protocol=\"rtmp\"}") == Some(1.0)
                 && segments >= Some(1.0))
             .then_some(m)
         },
@@ -138,20 +132,20 @@ fn metrics_pass_promtool_carry_the_spec_names_and_measure_bitrates() {
         "process_open_fds".to_owned(),
     ] {
         assert!(
-            sample(&metrics, &series).is_some(),
+            metric_sample(&metrics, &series).is_some(),
             "{series} missing from:\n{metrics}"
         );
     }
     assert_eq!(
-        sample(&metrics, &format!("manifold_output_up{up}")),
+        metric_sample(&metrics, &format!("manifold_output_up{up}")),
         Some(1.0)
     );
     assert_eq!(
-        sample(&metrics, &format!("manifold_output_up{dead}")),
+        metric_sample(&metrics, &format!("manifold_output_up{dead}")),
         Some(0.0)
     );
     assert!(
-        sample(
+        metric_sample(
             &metrics,
             "manifold_ingest_frames_total{stream=\"main\",protocol=\"rtmp\"}"
         )
@@ -192,13 +186,13 @@ fn metrics_pass_promtool_carry_the_spec_names_and_measure_bitrates() {
     while start.elapsed() < Duration::from_secs(13) {
         let m = scrape(&server);
         ingest.push(
-            sample(
+            metric_sample(
                 &m,
                 "manifold_ingest_bitrate_bps{stream=\"main\",protocol=\"rtmp\"}",
             )
             .unwrap(),
         );
-        out.push(sample(&m, &format!("manifold_output_bitrate_bps{up}")).unwrap());
+        out.push(metric_sample(&m, &format!("manifold_output_bitrate_bps{up}")).unwrap());
         std::thread::sleep(Duration::from_secs(1));
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
@@ -226,7 +220,7 @@ fn output_state_follows_a_killed_destination_within_three_seconds() {
         let mut publisher = publish(&test_media(40), &server.rtmp_url("K"));
         wait_state(&server, "a", "live", Duration::from_secs(15));
         let up = "manifold_output_up{stream=\"main\",output=\"a\"}";
-        assert_eq!(sample(&scrape(&server), up), Some(1.0));
+        assert_eq!(metric_sample(&scrape(&server), up), Some(1.0));
         nginx.kill();
         let killed = Instant::now();
         wait_for(
@@ -234,13 +228,13 @@ fn output_state_follows_a_killed_destination_within_three_seconds() {
             Duration::from_secs(3),
             || {
                 let retrying = output(&server, "a")["state"] == "retrying";
-                (retrying && sample(&scrape(&server), up) == Some(0.0)).then_some(())
+                (retrying && metric_sample(&scrape(&server), up) == Some(0.0)).then_some(())
             },
         );
         eprintln!("{engine}: retrying {:?} after the kill", killed.elapsed());
         let nginx = nginx.restart();
         wait_state(&server, "a", "live", Duration::from_secs(20));
-        assert_eq!(sample(&scrape(&server), up), Some(1.0));
+        assert_eq!(metric_sample(&scrape(&server), up), Some(1.0));
         drop(nginx);
         let _ = publisher.kill();
         let _ = publisher.wait();
@@ -777,7 +771,7 @@ fn an_output_under_80_percent_of_its_target_for_10_s_is_degraded() {
     );
     let metrics = scrape(&server);
     assert_eq!(
-        sample(
+        metric_sample(
             &metrics,
             "manifold_output_degraded{stream=\"main\",output=\"slow\"}"
         ),

@@ -678,27 +678,24 @@ fn a_29_97_fps_stream_has_a_gapless_dash_timeline() {
     common::require("ffmpeg");
     let dir = tempfile::tempdir().expect("temp dir");
     let clip = dir.path().join("ntsc.flv");
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30000/1001"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", "20", "-c:v", "libx264", "-preset", "ultrafast"])
-        .args([
+    common::make_clip(
+        &clip,
+        "640x360",
+        "30000/1001",
+        20,
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
             "-bf",
             "2",
             "-g",
             "50",
             "-sc_threshold",
             "0",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-        ])
-        .arg(&clip)
-        .status()
-        .expect("run ffmpeg");
-    assert!(status.success(), "generating the 29.97 fps clip failed");
+        ],
+    );
     let server = Manifold::start("io_uring", STREAM);
     let mut publisher = publish(&clip, &server.rtmp_url("K"));
     wait_segments(&server, "/live/main/source/video.m3u8", 5);

@@ -539,27 +539,20 @@ fn hevc_published_over_srt_plays_from_hls_and_srt_read() {
     require("srt-live-transmit");
     let server = Manifold::start(ENGINES[0], STREAM);
     let media = server.dir.path().join("hevc.ts");
-    let mut make = Command::new("ffmpeg");
-    make.args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", "8", "-c:v", "libx265", "-preset", "ultrafast"])
-        .args([
+    common::make_clip(
+        &media,
+        "640x360",
+        "30",
+        8,
+        &[
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
             "-x265-params",
             "keyint=30:min-keyint=30:bframes=2:log-level=error",
-        ])
-        .args([
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-            "-f",
-            "mpegts",
-        ])
-        .arg(&media);
-    let (status, _, err) = common::run_output(make, "ffmpeg libx265", Duration::from_secs(120));
-    assert!(status.success(), "could not make the HEVC clip: {err}");
+        ],
+    );
     let source = ffprobe::file_packets(&media);
 
     let recording = server.dir.path().join("read.ts");

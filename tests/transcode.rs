@@ -559,12 +559,7 @@ ladder = ["source", "720p", "small"]
     assert_eq!((video.width, video.height), (640, 360));
     // Monitoring: each rendition's transcoder in the API and in /metrics.
     let rendition = wait_for("720p at speed in the API", Duration::from_secs(20), || {
-        let body = server.api("GET", "/api/v1/streams/main", None).json();
-        let found = body["renditions"]
-            .as_array()?
-            .iter()
-            .find(|r| r["name"] == "720p")?
-            .clone();
+        let found = server.rendition("main", "720p")?;
         (found["active"] == true && found["transcode"]["fps"].as_f64()? > 20.0).then_some(found)
     });
     assert_eq!(rendition["transcode"]["encoder"], "x264", "{rendition}");

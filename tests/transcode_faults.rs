@@ -6,76 +6,26 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::ffprobe;
 use common::{
-    Manifold, publish_mpegts_with, publish_with, require, run_output, wait_exit, wait_for,
+    Manifold, make_clip, metric_sample, poll_until, publish_mpegts_with, publish_with, require,
+    wait_exit, wait_for,
 };
-
-/// Makes a clip with ffmpeg's test pattern and a tone: `size` at 30 fps, `codec`
-/// (an ffmpeg encoder) with a keyframe a second, AAC, in `format`.
-fn make_clip(path: &Path, size: &str, codec: &str, format: &str) {
-    require("ffmpeg");
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size={size}:rate=30"),
-        ])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", "4", "-c:v", codec, "-preset", "ultrafast", "-g", "30"])
-        .args([
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-            "-f",
-            format,
-        ]);
-    if codec == "libx265" {
-        cmd.args(["-x265-params", "log-level=error"]);
-    }
-    cmd.arg(path);
-    let (status, _, err) = run_output(cmd, "ffmpeg making a clip", Duration::from_secs(120));
-    assert!(status.success(), "could not make {}: {err}", path.display());
-}
-
-/// The video codec and size ffprobe finds on `url`, or `None` when it finds no
-/// video there within 15 s (the rendition is not publishing yet).
-fn probe_video(url: &str) -> Option<(String, u32, u32)> {
-    require("ffprobe");
-    let mut cmd = Command::new("ffprobe");
-    cmd.args(["-v", "error", "-rw_timeout", "10000000"])
-        .args(["-select_streams", "v:0"])
-        .args(["-show_entries", "stream=codec_name,width,height"])
-        .args(["-of", "csv=p=0", url]);
-    let (status, out, _) = run_output(cmd, "ffprobe of a rendition", Duration::from_secs(15));
-    if !status.success() {
-        return None;
-    }
-    let line = out.lines().next()?;
-    let mut fields = line.split(',');
-    let codec = fields.next()?.to_owned();
-    let width = fields.next()?.parse().ok()?;
-    let height = fields.next()?.parse().ok()?;
-    Some((codec, width, height))
-}
 
 /// Waits until ffprobe sees the rendition `main/small` as H.264 at `size`. A player
 /// may first get the last pictures of the previous source, so it probes again.
 fn wait_rendition_size(server: &Manifold, size: (u32, u32), after: &str) {
     let url = server.rtmp_url("main/small");
     let mut seen = None;
-    let found = wait_for_or_none(Duration::from_secs(60), || {
-        seen = probe_video(&url);
+    let found = poll_until(Duration::from_secs(60), || {
+        seen = ffprobe::try_streams(&url).ok();
         seen.as_ref()
-            .filter(|(codec, w, h)| codec == "h264" && (*w, *h) == size)
+            .filter(|info| {
+                info.video_codec.as_deref() == Some("h264") && (info.width, info.height) == size
+            })
             .map(|_| ())
     });
     assert!(
@@ -85,21 +35,6 @@ fn wait_rendition_size(server: &Manifold, size: (u32, u32), after: &str) {
         size.1,
         server.log.text()
     );
-}
-
-/// `wait_for` that returns `None` at its deadline instead of panicking, so the
-/// caller can say what it last saw.
-fn wait_for_or_none(timeout: Duration, mut check: impl FnMut() -> Option<()>) -> Option<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(found) = check() {
-            return Some(found);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// Waits for the server to log its `count`th "publisher left".
@@ -137,9 +72,13 @@ ladder = ["source", "small"]
     let wide = dir.path().join("640x360.flv");
     let square_ish = dir.path().join("480x360.flv");
     let hevc = dir.path().join("360x360-hevc.ts");
-    make_clip(&wide, "640x360", "libx264", "flv");
-    make_clip(&square_ish, "480x360", "libx264", "flv");
-    make_clip(&hevc, "360x360", "libx265", "mpegts");
+    // A keyframe a second.
+    let x264 = ["-c:v", "libx264", "-preset", "ultrafast", "-g", "30"];
+    let x265 = ["-c:v", "libx265", "-preset", "ultrafast", "-g", "30"];
+    let x265 = [&x265[..], &["-x265-params", "log-level=error"]].concat();
+    make_clip(&wide, "640x360", "30", 4, &x264);
+    make_clip(&square_ish, "480x360", "30", 4, &x264);
+    make_clip(&hevc, "360x360", "30", 4, &x265);
     let looped = ["-stream_loop", "-1"];
 
     // 16:9 H.264 over RTMP: 180 lines keep the aspect, 320 wide.
@@ -181,10 +120,7 @@ ladder = ["source", "small"]
 
 /// A transcoder counter of the rendition `main/slow` in the API.
 fn slow_counter(server: &Manifold, counter: &str) -> Option<u64> {
-    let body = server.api("GET", "/api/v1/streams/main", None).json();
-    let renditions = body["renditions"].as_array()?;
-    let slow = renditions.iter().find(|r| r["name"] == "slow")?;
-    slow["transcode"][counter].as_u64()
+    server.rendition("main", "slow")?["transcode"][counter].as_u64()
 }
 
 /// One rendition far too slow for its source (x264 `placebo` on one thread, a
@@ -223,18 +159,10 @@ ladder = ["source", "slow"]
         Duration::from_secs(15),
     );
     let metrics = server.api("GET", "/metrics", None).body;
-    let series = metrics
-        .lines()
-        .find(|l| {
-            l.starts_with("manifold_transcode_dropped_frames_total{")
-                && l.contains("rendition=\"slow\"")
-        })
-        .unwrap_or_else(|| panic!("no dropped-frames series for slow in\n{metrics}"));
-    let value: f64 = series
-        .rsplit(' ')
-        .next()
-        .and_then(|v| v.parse().ok())
-        .expect("a value");
+    let series = "manifold_transcode_dropped_frames_total\
+                  {stream=\"main\",rendition=\"slow\",encoder=\"x264\"}";
+    let value =
+        metric_sample(&metrics, series).unwrap_or_else(|| panic!("no {series} in\n{metrics}"));
     assert!(value > 0.0, "metrics say no drops: {series}");
 
     // Meanwhile, while the transcoder is still behind: 10 s of the source over RTMP

@@ -25,11 +25,19 @@ pub struct StreamInfo {
 
 /// Codecs and dimensions of a file or URL.
 pub fn streams(input: &str) -> StreamInfo {
+    try_streams(input).unwrap_or_else(|err| panic!("ffprobe {input} failed: {err}"))
+}
+
+/// `streams`, or ffprobe's error when it finds nothing (a live URL with nothing on
+/// it yet); a read that stalls gives up after 10 s.
+pub fn try_streams(input: &str) -> Result<StreamInfo, String> {
     require("ffprobe");
     let mut cmd = Command::new("ffprobe");
     cmd.args([
         "-v",
         "error",
+        "-rw_timeout",
+        "10000000",
         "-show_entries",
         "stream=codec_type,codec_name,width,height",
         "-of",
@@ -37,7 +45,9 @@ pub fn streams(input: &str) -> StreamInfo {
         input,
     ]);
     let (status, out, err) = run_output(cmd, "ffprobe -show_streams", Duration::from_secs(30));
-    assert!(status.success(), "ffprobe {input} failed: {err}");
+    if !status.success() {
+        return Err(err);
+    }
     let mut info = StreamInfo::default();
     for line in out.lines() {
         let fields: std::collections::HashMap<&str, &str> = line
@@ -60,7 +70,7 @@ pub fn streams(input: &str) -> StreamInfo {
             _ => {}
         }
     }
-    info
+    Ok(info)
 }
 
 /// Every packet of a file (or the first `read_seconds` of a live URL), in file order.

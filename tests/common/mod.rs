@@ -54,18 +54,58 @@ pub fn free_port() -> u16 {
     panic!("no fresh ephemeral port in 100 tries");
 }
 
-/// Polls `check` until it returns `Some` or the deadline passes.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+/// Polls `check` until it returns `Some`; `None` once the deadline passed, so the
+/// caller can say what it last saw.
+pub fn poll_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(value) = check() {
-            return value;
+            return Some(value);
         }
         if Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
+            return None;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Polls `check` until it returns `Some` or the deadline passes.
+pub fn wait_for<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+    poll_until(timeout, check)
+        .unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for {what}"))
+}
+
+/// The value of the `/metrics` sample whose name and labels are exactly `series`.
+pub fn metric_sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok()).flatten()
+    })
+}
+
+/// Makes a clip from ffmpeg's test pattern at `size` and `rate` and a 440 Hz tone,
+/// `seconds` long: the video encoded as `video` says (codec and its options),
+/// yuv420p, AAC audio, in the container `path`'s extension names.
+pub fn make_clip(path: &Path, size: &str, rate: &str, seconds: u32, video: &[&str]) {
+    require("ffmpeg");
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args([
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+    ])
+    .arg(format!("testsrc2=size={size}:rate={rate}"))
+    .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+    .args(["-t", &seconds.to_string()])
+    .args(video)
+    .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
+    .arg(path);
+    let (status, _, err) = run_output(cmd, "ffmpeg making a clip", Duration::from_secs(120));
+    assert!(status.success(), "could not make {}: {err}", path.display());
 }
 
 /// The 1080p30 H.264 High (B-frames) + AAC clip, generated once per machine with
@@ -144,19 +184,12 @@ impl LogBuffer {
     /// Waits for a line with every one of `needles`; at the deadline, panics with
     /// the log as it is then (not as it was when the wait began).
     pub fn wait_for_line(&self, needles: &[&str], timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(line) = self.lines_with(needles).into_iter().next() {
-                return line;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "timed out after {timeout:?} waiting for a log line with {needles:?}\n--- log ---\n{}",
-                    self.text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        poll_until(timeout, || self.lines_with(needles).into_iter().next()).unwrap_or_else(|| {
+            panic!(
+                "timed out after {timeout:?} waiting for a log line with {needles:?}\n--- log ---\n{}",
+                self.text()
+            )
+        })
     }
 }
 
@@ -291,6 +324,18 @@ impl Manifold {
     }
 
     /// `http://127.0.0.1:PORT/PATH` on the public HTTP server (HLS, DASH).
+    /// The API's view of the rendition `name` of `stream` (`None` while it has none).
+    pub fn rendition(&self, stream: &str, name: &str) -> Option<serde_json::Value> {
+        let body = self
+            .api("GET", &format!("/api/v1/streams/{stream}"), None)
+            .json();
+        body["renditions"]
+            .as_array()?
+            .iter()
+            .find(|r| r["name"] == name)
+            .cloned()
+    }
+
     pub fn http_url(&self, path: &str) -> String {
         format!(
             "http://127.0.0.1:{}/{}",

@@ -10,9 +10,8 @@
 //! `latency`: frames are fed at their own pace (real time); reported: the time from
 //! a source frame reaching the stream to its transcoded frame, p50/p99 per rung.
 //!
-//! Usage: cargo build --release && ./target/release/transcode-bench
-//!        [--preset veryfast] [--seconds 20] [--mode throughput,latency]
-//!        [--rounds 3] [--rungs 1080p,720p,480p,360p] [--threads 0] [--ffmpeg off]
+//! Usage: cargo build --release && ./target/release/transcode-bench [OPTIONS]
+//! (`--help` lists them: `USAGE` below).
 
 #[path = "../../protocol-parsers/tests/support/flv_file.rs"]
 mod flv_file;
